@@ -1,0 +1,107 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MaxGroupMembers is how many members one ScimGroup object holds. The SCIM
+// server refuses writes past it with a clear error instead of letting the
+// object outgrow the API server's request size limit.
+const MaxGroupMembers = 10000
+
+// MemberType says whether a group member is a user or a nested group.
+// +kubebuilder:validation:Enum=User;Group
+type MemberType string
+
+const (
+	MemberUser  MemberType = "User"
+	MemberGroup MemberType = "Group"
+)
+
+// Member is one member of a ScimGroup.
+type Member struct {
+	// value is the SCIM id of the member user or group.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Value string `json:"value"`
+	// type is User or Group; empty means User.
+	// +optional
+	Type MemberType `json:"type,omitempty"`
+	// display is the member's display name as the identity provider sent it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Display string `json:"display,omitempty"`
+}
+
+// ScimGroupSpec holds the RFC 7643 Group attributes.
+type ScimGroupSpec struct {
+	// displayName is the group's name, unique per directory (case-insensitive).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	DisplayName string `json:"displayName"`
+	// externalId is the identity provider's own id for the group.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	ExternalID string `json:"externalId,omitempty"`
+	// members are users and nested groups.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10000
+	Members []Member `json:"members,omitempty"`
+}
+
+// ScimGroupStatus is the observed state of a ScimGroup.
+type ScimGroupStatus struct {
+	// memberCount is the number of direct members.
+	// +optional
+	MemberCount int32 `json:"memberCount"`
+	// unresolvedMembers counts members that name no existing user or group.
+	// +optional
+	UnresolvedMembers int32 `json:"unresolvedMembers,omitempty"`
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ScimGroup is a group provisioned by an identity provider. Its name is the
+// SCIM id.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=sg,categories=scim
+// +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.memberCount`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="External ID",type=string,JSONPath=`.spec.externalId`,priority=1
+type ScimGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec holds the SCIM attributes.
+	// +required
+	Spec ScimGroupSpec `json:"spec"`
+	// status is the observed state.
+	// +optional
+	Status ScimGroupStatus `json:"status,omitempty"`
+}
+
+// ScimGroupList is a list of ScimGroup.
+// +kubebuilder:object:root=true
+type ScimGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ScimGroup `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ScimGroup{}, &ScimGroupList{})
+}

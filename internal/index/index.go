@@ -1,0 +1,95 @@
+// Package index registers the cache field indexes that SCIM reads and the
+// controllers use, so that an `eq` filter or a "which groups hold this user"
+// question is a map look-up, not a scan of the directory.
+//
+// Keys are exported so callers pass the same constant to client.MatchingFields.
+// Values of case-insensitive SCIM attributes (userName, emails, displayName)
+// are stored lower-cased; callers lower-case the value they look up with Fold.
+package index
+
+import (
+	"context"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+)
+
+const (
+	// UserName indexes ScimUsers by lower-cased userName.
+	UserName = "scim.userName"
+	// UserExternalID indexes ScimUsers by externalId (case-exact).
+	UserExternalID = "scim.user.externalId"
+	// UserEmail indexes ScimUsers by every lower-cased emails.value.
+	UserEmail = "scim.emails.value"
+	// GroupDisplayName indexes ScimGroups by lower-cased displayName.
+	GroupDisplayName = "scim.displayName"
+	// GroupExternalID indexes ScimGroups by externalId (case-exact).
+	GroupExternalID = "scim.group.externalId"
+	// GroupMember indexes ScimGroups by the id of every direct member, the
+	// reverse index behind a user's `groups` attribute and nested groups.
+	GroupMember = "scim.members.value"
+	// TokenHash indexes token Secrets by the hex SHA-256 of their token.
+	TokenHash = "scim.token.sha256"
+)
+
+// Fold is the normal form of a case-insensitive index value.
+func Fold(s string) string { return strings.ToLower(s) }
+
+// Setup registers every index with the manager's field indexer.
+func Setup(ctx context.Context, fi client.FieldIndexer) error {
+	type def struct {
+		obj client.Object
+		key string
+		fn  client.IndexerFunc
+	}
+	defs := []def{
+		{&identityv1alpha1.ScimUser{}, UserName, func(o client.Object) []string {
+			return []string{Fold(o.(*identityv1alpha1.ScimUser).Spec.UserName)}
+		}},
+		{&identityv1alpha1.ScimUser{}, UserExternalID, func(o client.Object) []string {
+			return nonEmpty(o.(*identityv1alpha1.ScimUser).Spec.ExternalID)
+		}},
+		{&identityv1alpha1.ScimUser{}, UserEmail, func(o client.Object) []string {
+			var out []string
+			for _, e := range o.(*identityv1alpha1.ScimUser).Spec.Emails {
+				if e.Value != "" {
+					out = append(out, Fold(e.Value))
+				}
+			}
+			return out
+		}},
+		{&identityv1alpha1.ScimGroup{}, GroupDisplayName, func(o client.Object) []string {
+			return []string{Fold(o.(*identityv1alpha1.ScimGroup).Spec.DisplayName)}
+		}},
+		{&identityv1alpha1.ScimGroup{}, GroupExternalID, func(o client.Object) []string {
+			return nonEmpty(o.(*identityv1alpha1.ScimGroup).Spec.ExternalID)
+		}},
+		{&identityv1alpha1.ScimGroup{}, GroupMember, func(o client.Object) []string {
+			ms := o.(*identityv1alpha1.ScimGroup).Spec.Members
+			out := make([]string, 0, len(ms))
+			for _, m := range ms {
+				out = append(out, m.Value)
+			}
+			return out
+		}},
+		{&corev1.Secret{}, TokenHash, func(o client.Object) []string {
+			return nonEmpty(string(o.(*corev1.Secret).Data[identityv1alpha1.TokenHashKey]))
+		}},
+	}
+	for _, d := range defs {
+		if err := fi.IndexField(ctx, d.obj, d.key, d.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
