@@ -1,0 +1,134 @@
+// Command scim-operator runs the operator: the SCIM 2.0 endpoint identity
+// providers provision into, and the controllers that turn ScimUsers and
+// ScimGroups into cluster access. Its `token` subcommands manage the bearer
+// tokens of a directory.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"text/tabwriter"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/operator"
+	"github.com/scim-operator/scim-operator/internal/token"
+)
+
+const usage = `scim-operator: a SCIM 2.0 endpoint that turns identity-provider users and
+groups into Kubernetes custom resources and cluster access.
+
+Usage:
+  scim-operator [flags]                         run the operator (see flags below)
+  scim-operator token create -directory NAME -name TOKEN
+                                                create a bearer token; printed once
+  scim-operator token list -directory NAME      list a directory's tokens (no secrets)
+  scim-operator token revoke -directory NAME -name TOKEN
+                                                delete a token; it stops working at once
+
+The token commands use the current kubeconfig (or -kubeconfig).
+
+Flags of the operator:
+`
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "token" {
+		if err := tokenCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var opts operator.Options
+	fs := flag.CommandLine
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.StringVar(&opts.SCIM.Addr, "scim-bind-address", ":8443", "Address the SCIM endpoint listens on.")
+	fs.StringVar(&opts.SCIM.CertFile, "tls-cert-file", "", "TLS certificate for the SCIM endpoint (reloaded on change). Without it the endpoint speaks plain HTTP: only for local development.")
+	fs.StringVar(&opts.SCIM.KeyFile, "tls-key-file", "", "TLS private key matching -tls-cert-file.")
+	fs.StringVar(&opts.SCIM.ExternalURL, "external-url", "", "scheme://host[:port] under which identity providers reach the endpoint; used in meta.location. Default: each request's Host.")
+	fs.Int64Var(&opts.SCIM.MaxBodyBytes, "max-body-bytes", 1<<20, "Largest accepted request body; larger ones get 413.")
+	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
+	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "Run controllers on one replica at a time (the SCIM endpoint runs on all).")
+	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	flag.Parse()
+	if (opts.SCIM.CertFile == "") != (opts.SCIM.KeyFile == "") {
+		return fmt.Errorf("-tls-cert-file and -tls-key-file go together")
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	op, err := operator.New(ctrl.GetConfigOrDie(), opts)
+	if err != nil {
+		return err
+	}
+	return op.Start(ctrl.SetupSignalHandler())
+}
+
+func tokenCommand(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("token needs a subcommand: create, list or revoke")
+	}
+	fs := flag.NewFlagSet("token "+args[0], flag.ExitOnError)
+	directory := fs.String("directory", "default", "ScimDirectory the token is for.")
+	name := fs.String("name", "", "Name of the token, e.g. the identity provider: okta, entra.")
+	_ = fs.Parse(args[1:])
+	c, err := client.New(ctrl.GetConfigOrDie(), client.Options{Scheme: operator.Scheme})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	var dir identityv1alpha1.ScimDirectory
+	if err := c.Get(ctx, types.NamespacedName{Name: *directory}, &dir); err != nil {
+		return fmt.Errorf("directory %q: %w", *directory, err)
+	}
+	switch args[0] {
+	case "create":
+		if *name == "" {
+			return fmt.Errorf("-name is required")
+		}
+		tok, _, err := token.Create(ctx, c, &dir, *name)
+		if err != nil {
+			return err
+		}
+		fmt.Println(tok)
+		return nil
+	case "list":
+		var list corev1.SecretList
+		if err := c.List(ctx, &list, client.InNamespace(dir.Spec.Namespace), client.MatchingLabels{
+			identityv1alpha1.TokenLabel: "true", identityv1alpha1.DirectoryLabel: dir.Name,
+		}); err != nil {
+			return err
+		}
+		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
+		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tCREATED\tSECRET")
+		for _, s := range list.Items {
+			fmt.Fprintf(w, "%s\t%s\t%s/%s\n", s.Labels[identityv1alpha1.TokenNameLabel], s.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), s.Namespace, s.Name)
+		}
+		return w.Flush()
+	case "revoke":
+		if *name == "" {
+			return fmt.Errorf("-name is required")
+		}
+		sec := &corev1.Secret{}
+		sec.Namespace, sec.Name = dir.Spec.Namespace, token.SecretName(dir.Name, *name)
+		return c.Delete(ctx, sec)
+	}
+	return fmt.Errorf("unknown token subcommand %q", args[0])
+}

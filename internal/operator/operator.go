@@ -1,0 +1,110 @@
+// Package operator wires the manager: scheme, cache, field indexes,
+// controllers and the SCIM server. The binary, `make dev` and the integration
+// tests all build the operator through New, so they run the same thing.
+package operator
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/controllers"
+	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/token"
+	"github.com/scim-operator/scim-operator/scimserver"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+// Scheme holds every kind the operator reads or writes.
+var Scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
+	utilruntime.Must(identityv1alpha1.AddToScheme(Scheme))
+}
+
+// Options configure the operator.
+type Options struct {
+	SCIM scimserver.Options
+	// MetricsAddr serves Prometheus metrics; "0" disables it.
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz; "0" disables it.
+	ProbeAddr string
+	// LeaderElection makes controllers run on one replica at a time; the SCIM
+	// server runs on every replica.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+}
+
+// Operator is a manager with its SCIM server.
+type Operator struct {
+	manager.Manager
+	SCIM *scimserver.Server
+}
+
+// New builds the operator; Start runs it.
+func New(cfg *rest.Config, opts Options) (*Operator, error) {
+	// Only Secrets labelled as token hashes are cached: the operator has no
+	// business holding every Secret of the cluster in memory.
+	tokenSecrets := labels.SelectorFromSet(labels.Set{identityv1alpha1.TokenLabel: "true"})
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        Scheme,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.ProbeAddr,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              "scim-operator.identity.scim-operator.io",
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: tokenSecrets},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("registering indexes: %w", err)
+	}
+	if err := (&controllers.DirectoryReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&controllers.UserReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&controllers.GroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second}
+	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))
+	if err := mgr.Add(srv); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	// Ready once the cache has synced: before that, reads would miss objects.
+	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("cache not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return &Operator{Manager: mgr, SCIM: srv}, nil
+}

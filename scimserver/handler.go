@@ -1,0 +1,236 @@
+package scimserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/token"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+// BasePath is the prefix of every directory's SCIM base URL.
+const BasePath = "/scim/v2/"
+
+// request is what the middleware learned about a request before the handler runs.
+type request struct {
+	dir      store.Dir
+	identity token.Identity
+}
+
+type ctxKey struct{}
+
+func fromContext(ctx context.Context) *request { return ctx.Value(ctxKey{}).(*request) }
+
+// Handler returns the HTTP handler of the SCIM endpoint.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, k := range []*store.Kind{store.Users, store.Groups} {
+		h := &resourceHandler{s: s, k: k}
+		mux.HandleFunc(BasePath+"{dir}/"+k.Endpoint, h.collection)
+		mux.HandleFunc(BasePath+"{dir}/"+k.Endpoint+"/{id}", h.item)
+		mux.HandleFunc(BasePath+"{dir}/"+k.Endpoint+"/.search", h.search)
+	}
+	mux.HandleFunc(BasePath+"{dir}/ServiceProviderConfig", s.serviceProviderConfig)
+	mux.HandleFunc(BasePath+"{dir}/ResourceTypes", s.resourceTypes)
+	mux.HandleFunc(BasePath+"{dir}/ResourceTypes/{name}", s.resourceTypes)
+	mux.HandleFunc(BasePath+"{dir}/Schemas", s.schemas)
+	mux.HandleFunc(BasePath+"{dir}/Schemas/{name}", s.schemas)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, scimerr.NotFound("no SCIM endpoint at %s; the base URL is %s<directory>/", r.URL.Path, BasePath))
+	})
+	return s.middleware(mux)
+}
+
+// statusRecorder remembers the response status for the audit line.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// middleware recovers panics, authenticates, negotiates content types and
+// writes one audit line per request. The audit line never holds a token, a
+// body or any attribute value: only who (token name), what (method, resource
+// type, id) and the outcome.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		reqID := string(uuid.NewUUID())
+		w.Header().Set("X-Request-Id", reqID)
+		req := &request{}
+		defer func() {
+			if p := recover(); p != nil {
+				s.Log.Error(nil, "Panic serving SCIM request", "panic", p, "requestID", reqID)
+				writeError(rec, errors.New("panic"))
+			}
+			s.Log.Info("SCIM request",
+				"requestID", reqID, "directory", req.dir.Name, "token", req.identity.TokenName,
+				"clientIP", clientIP(r), "method", r.Method, "resourceType", resourceType(r.URL.Path),
+				"status", rec.status, "latency", time.Since(start).String())
+		}()
+		if err := s.prepare(r, req); err != nil {
+			writeError(rec, err)
+			return
+		}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, req)))
+	})
+}
+
+// prepare authenticates the request and checks its headers.
+func (s *Server) prepare(r *http.Request, req *request) error {
+	rest, ok := strings.CutPrefix(r.URL.Path, BasePath)
+	if !ok {
+		return nil // answered 404 by the mux
+	}
+	name, _, _ := strings.Cut(rest, "/")
+	var dir identityv1alpha1.ScimDirectory
+	err := s.Client.Get(r.Context(), client.ObjectKey{Name: name}, &dir)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "directory unavailable; retry later", RetryAfter: 5}
+	}
+	// An unknown directory is answered like a bad token, so directory names
+	// cannot be probed without credentials.
+	tok, hasBearer := bearer(r)
+	if err != nil || !hasBearer {
+		return scimerr.New(http.StatusUnauthorized, "", "a valid bearer token is required")
+	}
+	id, ok, err := s.Auth.Authenticate(r.Context(), dir.Name, dir.Spec.Namespace, tok)
+	if err != nil {
+		return &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "authentication unavailable; retry later", RetryAfter: 5}
+	}
+	if !ok {
+		return scimerr.New(http.StatusUnauthorized, "", "a valid bearer token is required")
+	}
+	req.identity = id
+	req.dir = store.Dir{Name: dir.Name, Namespace: dir.Spec.Namespace, BaseURL: s.baseURL(r, dir.Name)}
+	s.touch(dir.Name)
+	if !acceptable(r.Header.Values("Accept")) {
+		return scimerr.New(http.StatusNotAcceptable, "", "responses are application/scim+json; the Accept header allows neither it nor application/json")
+	}
+	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch {
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+				return scimerr.New(http.StatusUnsupportedMediaType, "", "request bodies must be application/scim+json or application/json, not %q", ct)
+			}
+		}
+	}
+	return nil
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) (string, bool) {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	return tok, ok && strings.EqualFold(scheme, "Bearer") && tok != ""
+}
+
+// acceptable reports whether Accept headers allow a SCIM JSON response.
+func acceptable(values []string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			switch mt {
+			case "application/scim+json", "application/json", "application/*", "*/*":
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) baseURL(r *http.Request, dir string) string {
+	if s.ExternalURL != "" {
+		return strings.TrimSuffix(s.ExternalURL, "/") + BasePath + dir
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + BasePath + dir
+}
+
+// clientIP is the peer address; forwarded headers are not trusted.
+func clientIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndex(host, ":"); i > 0 {
+		host = host[:i]
+	}
+	return host
+}
+
+// resourceType names the endpoint of a path for the audit line, e.g. "Users".
+func resourceType(p string) string {
+	rest, ok := strings.CutPrefix(p, BasePath)
+	if !ok {
+		return ""
+	}
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) < 2 {
+		return ""
+	}
+	return parts[1]
+}
+
+// readJSONObject reads a request body that must be one JSON object.
+func (s *Server) readJSONObject(w http.ResponseWriter, r *http.Request) (map[string]any, []byte, error) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, nil, scimerr.New(http.StatusRequestEntityTooLarge, "", "request body exceeds %d bytes", s.MaxBodyBytes)
+		}
+		return nil, nil, scimerr.BadRequest(scimerr.InvalidSyntax, "could not read the request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var body map[string]any
+	if err := dec.Decode(&body); err != nil {
+		return nil, nil, scimerr.BadRequest(scimerr.InvalidSyntax, "the body is not a JSON object: %s", jsonError(err))
+	}
+	if dec.More() {
+		return nil, nil, scimerr.BadRequest(scimerr.InvalidSyntax, "the body holds data after its JSON object")
+	}
+	if body == nil {
+		return nil, nil, scimerr.BadRequest(scimerr.InvalidSyntax, "the body must be a JSON object")
+	}
+	return body, raw, nil
+}
+
+func jsonError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return se.Error() + " at byte " + itoa(int(se.Offset))
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "expected an object, found " + te.Value
+	}
+	if errors.Is(err, io.EOF) {
+		return "the body is empty"
+	}
+	return err.Error()
+}

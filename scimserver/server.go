@@ -1,0 +1,153 @@
+// Package scimserver serves the SCIM 2.0 protocol (RFC 7644) for every
+// ScimDirectory under /scim/v2/<directory>/. The handlers are thin: they
+// authenticate, parse and validate the request with the pure protocol
+// packages (filter, path, patch, schema) and hand canonical resources to the
+// store, the one place that knows custom resources.
+package scimserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/token"
+	"github.com/scim-operator/scim-operator/scimserver/store"
+)
+
+// Defaults of the server's limits.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	// MaxResults is the largest page a list returns; advertised in
+	// ServiceProviderConfig as filter.maxResults.
+	MaxResults = 1000
+	// lastRequestFlushInterval is how often directory status learns about
+	// the last request, so busy endpoints do not write status per request.
+	lastRequestFlushInterval = 30 * time.Second
+)
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the listen address, e.g. ":8443".
+	Addr string
+	// CertFile and KeyFile enable HTTPS; the files are reloaded when they change.
+	CertFile, KeyFile string
+	// ExternalURL, when set, is the scheme://host[:port] identity providers use;
+	// otherwise resource locations are built from each request's Host.
+	ExternalURL string
+	// MaxBodyBytes limits request bodies (413 beyond).
+	MaxBodyBytes int64
+}
+
+// Server is the SCIM HTTP endpoint; it runs as a controller-runtime Runnable.
+type Server struct {
+	Options
+	Store *store.Store
+	Auth  *token.Authenticator
+	// Client reads ScimDirectories (from the cache) and patches their status.
+	Client client.Client
+	Log    logr.Logger
+
+	mu          sync.Mutex
+	lastRequest map[string]time.Time
+
+	listening chan string
+}
+
+// NewServer returns a server with defaults filled in.
+func NewServer(opts Options, st *store.Store, auth *token.Authenticator, c client.Client, log logr.Logger) *Server {
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return &Server{Options: opts, Store: st, Auth: auth, Client: c, Log: log, lastRequest: map[string]time.Time{}, listening: make(chan string, 1)}
+}
+
+// NeedLeaderElection is false: every replica serves SCIM.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Listening returns a channel that yields the bound address once serving.
+func (s *Server) Listening() <-chan string { return s.listening }
+
+// Start serves until ctx is done, then shuts down gracefully, letting
+// in-flight requests finish so no write is cut off mid-way.
+func (s *Server) Start(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.Addr, err)
+	}
+	if s.CertFile != "" {
+		cw, err := certwatcher.New(s.CertFile, s.KeyFile)
+		if err != nil {
+			return fmt.Errorf("loading TLS certificate: %w", err)
+		}
+		go func() { _ = cw.Start(ctx) }()
+		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate, NextProtos: []string{"h2", "http/1.1"}})
+	}
+	s.listening <- ln.Addr().String()
+	s.Log.Info("Serving SCIM", "addr", ln.Addr().String(), "tls", s.CertFile != "")
+
+	go s.flushLastRequests(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// touch remembers that a directory was called.
+func (s *Server) touch(dir string) {
+	s.mu.Lock()
+	s.lastRequest[dir] = time.Now()
+	s.mu.Unlock()
+}
+
+// flushLastRequests writes the remembered request times to directory status.
+func (s *Server) flushLastRequests(ctx context.Context) {
+	t := time.NewTicker(lastRequestFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		pending := s.lastRequest
+		s.lastRequest = map[string]time.Time{}
+		s.mu.Unlock()
+		for name, at := range pending {
+			dir := &identityv1alpha1.ScimDirectory{}
+			dir.Name = name
+			patch := fmt.Sprintf(`{"status":{"lastRequestTime":%q}}`, at.UTC().Format(time.RFC3339))
+			if err := s.Client.Status().Patch(ctx, dir, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+				s.Log.V(1).Info("Could not record last request time", "directory", name, "err", err.Error())
+			}
+		}
+	}
+}

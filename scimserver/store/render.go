@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/scimserver/schema"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+)
+
+// render returns the full SCIM representation of obj: its attributes plus
+// id, meta, schemas and the computed ones (a user's groups, members' $ref).
+func (s *Store) render(ctx context.Context, d Dir, k *Kind, obj client.Object) (map[string]any, error) {
+	return s.renderWith(ctx, d, k, obj, true)
+}
+
+// renderWith renders obj; withGroups false skips the computed `groups` of a
+// user (the one attribute that costs index look-ups), for filters that do not
+// name it.
+func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Object, withGroups bool) (map[string]any, error) {
+	res, err := k.toSCIM(obj)
+	if err != nil {
+		return nil, err
+	}
+	id := obj.GetName()
+	res["id"] = id
+	created := obj.GetCreationTimestamp().UTC()
+	lastModified := created
+	if t, err := time.Parse(time.RFC3339Nano, obj.GetAnnotations()[identityv1alpha1.LastModifiedAnnotation]); err == nil {
+		lastModified = t
+	}
+	res["meta"] = map[string]any{
+		"resourceType": k.RT.ID,
+		"created":      created.Format(time.RFC3339),
+		"lastModified": lastModified.Format(time.RFC3339Nano),
+		"location":     d.BaseURL + "/" + k.Endpoint + "/" + id,
+		"version":      Version(obj),
+	}
+	switch o := obj.(type) {
+	case *identityv1alpha1.ScimUser:
+		if o.Spec.Active == nil {
+			res["active"] = true
+		}
+		if withGroups {
+			groups, err := s.userGroups(ctx, d, id)
+			if err != nil {
+				return nil, err
+			}
+			if len(groups) > 0 {
+				res["groups"] = groups
+			}
+		}
+	case *identityv1alpha1.ScimGroup:
+		if members, ok := res["members"].([]any); ok {
+			for _, m := range members {
+				if mm, ok := m.(map[string]any); ok {
+					endpoint := "Users"
+					if mm["type"] == string(identityv1alpha1.MemberGroup) {
+						endpoint = "Groups"
+					}
+					mm["$ref"] = d.BaseURL + "/" + endpoint + "/" + mm["value"].(string)
+				}
+			}
+		}
+	}
+	schema.SetSchemas(k.RT, res)
+	return res, nil
+}
+
+// userGroups computes a user's read-only `groups` attribute from the
+// member index: direct groups, then the groups that contain those, and so on.
+// Every group is visited once, so membership cycles end.
+func (s *Store) userGroups(ctx context.Context, d Dir, userID string) ([]any, error) {
+	var out []any
+	seen := map[string]bool{}
+	frontier := []string{userID}
+	direct := true
+	for len(frontier) > 0 {
+		var next []string
+		for _, member := range frontier {
+			var list identityv1alpha1.ScimGroupList
+			if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace), client.MatchingFields{index.GroupMember: member}); err != nil {
+				return nil, apiError(err)
+			}
+			for i := range list.Items {
+				g := &list.Items[i]
+				if seen[g.Name] || g.DeletionTimestamp != nil {
+					continue
+				}
+				seen[g.Name] = true
+				typ := "indirect"
+				if direct {
+					typ = "direct"
+				}
+				out = append(out, map[string]any{
+					"value":   g.Name,
+					"display": g.Spec.DisplayName,
+					"type":    typ,
+					"$ref":    d.BaseURL + "/Groups/" + g.Name,
+				})
+				next = append(next, g.Name)
+			}
+		}
+		frontier, direct = next, false
+	}
+	return out, nil
+}
+
+// checkWrite enforces what a single object cannot express in its schema:
+// group members must name users or groups of this directory (their type is
+// filled in when the client left it out), a group may not contain itself,
+// and a group may not outgrow MaxGroupMembers. Only members that old (the
+// object before the write, nil on create) lacks are looked up, so adding one
+// member to a large group costs one look-up.
+func (s *Store) checkWrite(ctx context.Context, d Dir, k *Kind, old, obj client.Object) error {
+	g, ok := obj.(*identityv1alpha1.ScimGroup)
+	if !ok {
+		return nil
+	}
+	known := map[string]identityv1alpha1.MemberType{}
+	if o, ok := old.(*identityv1alpha1.ScimGroup); ok {
+		for _, m := range o.Spec.Members {
+			known[m.Value] = m.Type
+		}
+	}
+	if n := len(g.Spec.Members); n > identityv1alpha1.MaxGroupMembers {
+		return scimerr.BadRequest(scimerr.InvalidValue, "group would have %d members; a group holds at most %d members", n, identityv1alpha1.MaxGroupMembers)
+	}
+	seen := make(map[string]bool, len(g.Spec.Members))
+	members := g.Spec.Members[:0]
+	for _, m := range g.Spec.Members {
+		if seen[m.Value] {
+			continue
+		}
+		seen[m.Value] = true
+		if m.Value == g.Name {
+			return scimerr.BadRequest(scimerr.InvalidValue, "a group cannot be a member of itself")
+		}
+		if typ, ok := known[m.Value]; ok && typ != "" && (m.Type == "" || m.Type == typ) {
+			m.Type = typ
+		} else {
+			typ, err := s.memberType(ctx, d, m)
+			if err != nil {
+				return err
+			}
+			m.Type = typ
+		}
+		members = append(members, m)
+	}
+	g.Spec.Members = members
+	return nil
+}
+
+// memberType finds whether a member id names a user or a group. The cache is
+// asked first; a miss is checked against the API server, because another
+// replica may have created the member a moment ago.
+func (s *Store) memberType(ctx context.Context, d Dir, m identityv1alpha1.Member) (identityv1alpha1.MemberType, error) {
+	if !validID(m.Value) {
+		return "", scimerr.BadRequest(scimerr.InvalidValue, "member %q is not a user or group of this directory", m.Value)
+	}
+	candidates := []identityv1alpha1.MemberType{identityv1alpha1.MemberUser, identityv1alpha1.MemberGroup}
+	if m.Type == identityv1alpha1.MemberGroup {
+		candidates = candidates[1:]
+	} else if m.Type == identityv1alpha1.MemberUser {
+		candidates = candidates[:1]
+	}
+	for _, r := range []client.Reader{s.Client, s.APIReader} {
+		for _, t := range candidates {
+			var obj client.Object = &identityv1alpha1.ScimUser{}
+			if t == identityv1alpha1.MemberGroup {
+				obj = &identityv1alpha1.ScimGroup{}
+			}
+			err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: m.Value}, obj)
+			if err == nil {
+				return t, nil
+			}
+			if !apierrors.IsNotFound(err) {
+				return "", apiError(err)
+			}
+		}
+	}
+	return "", scimerr.BadRequest(scimerr.InvalidValue, "member %q is not a user or group of this directory", m.Value)
+}

@@ -1,0 +1,369 @@
+// Package store is the one place where SCIM resources map to and from custom
+// resources (ScimUser, ScimGroup).
+//
+// Reads come from the manager's informer cache and its field indexes; writes
+// go to the API server with optimistic concurrency, and wait until the cache
+// has seen them, so the next read on this replica sees the write
+// (read-your-writes). Case-insensitive uniqueness of userName and group
+// displayName is enforced across replicas with claim Leases: creating a Lease
+// is atomic in etcd, so of two concurrent POSTs of one userName exactly one
+// wins, whichever replica serves it.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/scimserver/patch"
+	"github.com/scim-operator/scim-operator/scimserver/schema"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
+)
+
+// Store reads and writes SCIM resources as custom resources.
+type Store struct {
+	// Client reads from the informer cache and writes to the API server.
+	Client client.Client
+	// APIReader reads from the API server directly; used after a write
+	// conflict, when the cache may still hold the old object.
+	APIReader client.Reader
+	// SyncTimeout bounds how long a write waits for the cache to see it.
+	SyncTimeout time.Duration
+	// Now is the clock (tests replace it).
+	Now func() time.Time
+}
+
+// Dir is the directory a request addresses.
+type Dir struct {
+	Name      string
+	Namespace string
+	// BaseURL is the absolute SCIM base URL, e.g. https://host/scim/v2/default.
+	BaseURL string
+}
+
+// maxConflictRetries bounds how often a write is re-applied to a fresh object.
+const maxConflictRetries = 10
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Get returns the resource with the given id.
+func (s *Store) Get(ctx context.Context, d Dir, k *Kind, id string) (map[string]any, error) {
+	obj, err := s.get(ctx, s.Client, d, k, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.render(ctx, d, k, obj)
+}
+
+// Version returns the ETag of a resource.
+func Version(obj client.Object) string { return `W/"` + obj.GetResourceVersion() + `"` }
+
+func (s *Store) get(ctx context.Context, r client.Reader, d Dir, k *Kind, id string) (client.Object, error) {
+	if !validID(id) {
+		// Okta sends ids it made up: they are unknown, not malformed.
+		return nil, notFound(k, id)
+	}
+	obj := k.newObj()
+	if err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: id}, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, notFound(k, id)
+		}
+		return nil, apiError(err)
+	}
+	if obj.GetDeletionTimestamp() != nil {
+		return nil, notFound(k, id)
+	}
+	return obj, nil
+}
+
+func notFound(k *Kind, id string) error {
+	return scimerr.NotFound("%s %q not found", k.RT.ID, id)
+}
+
+// validID accepts what this server generates: lower-case UUIDs.
+func validID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i, c := range id {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Create stores a new resource. res must be normalised and validated.
+func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) (map[string]any, error) {
+	obj := k.newObj()
+	if err := k.fromSCIM(res, obj); err != nil {
+		return nil, err
+	}
+	id := string(uuid.NewUUID())
+	obj.SetName(id)
+	obj.SetNamespace(d.Namespace)
+	obj.SetLabels(map[string]string{identityv1alpha1.DirectoryLabel: d.Name})
+	s.stamp(obj)
+	if err := s.checkWrite(ctx, d, k, nil, obj); err != nil {
+		return nil, err
+	}
+	name := k.uniqueName(obj)
+	if err := s.claim(ctx, d, k, name, id); err != nil {
+		return nil, err
+	}
+	if err := s.Client.Create(ctx, obj); err != nil {
+		s.release(ctx, d, k, name, id)
+		return nil, apiError(err)
+	}
+	s.waitSynced(ctx, k, obj, false)
+	return s.render(ctx, d, k, obj)
+}
+
+// Replace implements PUT: the resource becomes res, with the same id.
+func (s *Store) Replace(ctx context.Context, d Dir, k *Kind, id string, res map[string]any, ifMatch string) (map[string]any, error) {
+	return s.update(ctx, d, k, id, ifMatch, func(map[string]any) (map[string]any, error) { return res, nil })
+}
+
+// Patch implements PATCH: the operations are applied to the current resource;
+// after a write conflict they are applied again to the fresh object, so
+// concurrent PATCHes never lose each other's changes.
+func (s *Store) Patch(ctx context.Context, d Dir, k *Kind, id string, ops []patch.Operation, ifMatch string) (map[string]any, error) {
+	return s.update(ctx, d, k, id, ifMatch, func(cur map[string]any) (map[string]any, error) {
+		out, err := patch.Apply(k.RT, cur, ops)
+		if err != nil {
+			return nil, err
+		}
+		if err := schema.Validate(k.RT, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
+}
+
+// update reads the current object, computes the new resource with change and
+// writes it, retrying on conflict unless the client pinned a version.
+func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, change func(map[string]any) (map[string]any, error)) (map[string]any, error) {
+	var reader client.Reader = s.Client
+	for attempt := 0; ; attempt++ {
+		cur, err := s.get(ctx, reader, d, k, id)
+		if err != nil {
+			return nil, err
+		}
+		if !matches(ifMatch, cur) {
+			return nil, preconditionFailed(cur)
+		}
+		curRes, err := k.toSCIM(cur)
+		if err != nil {
+			return nil, err
+		}
+		newRes, err := change(curRes)
+		if err != nil {
+			return nil, err
+		}
+		next := cur.DeepCopyObject().(client.Object)
+		if err := k.fromSCIM(newRes, next); err != nil {
+			return nil, err
+		}
+		if equalSpec(k, cur, next) {
+			return s.render(ctx, d, k, cur)
+		}
+		s.stamp(next)
+		if err := s.checkWrite(ctx, d, k, cur, next); err != nil {
+			return nil, err
+		}
+		oldName, newName := k.uniqueName(cur), k.uniqueName(next)
+		renamed := fold(oldName) != fold(newName)
+		if renamed {
+			if err := s.claim(ctx, d, k, newName, id); err != nil {
+				return nil, err
+			}
+		}
+		err = s.Client.Update(ctx, next)
+		if err == nil {
+			if renamed {
+				s.release(ctx, d, k, oldName, id)
+			}
+			s.waitSynced(ctx, k, next, false)
+			return s.render(ctx, d, k, next)
+		}
+		if renamed {
+			s.release(ctx, d, k, newName, id)
+		}
+		if !apierrors.IsConflict(err) {
+			return nil, apiError(err)
+		}
+		if ifMatch != "" && ifMatch != "*" {
+			return nil, scimerr.New(http.StatusPreconditionFailed, "", "%s %q was modified concurrently; fetch it again", k.RT.ID, id)
+		}
+		if attempt >= maxConflictRetries {
+			return nil, &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "too many concurrent updates; retry", RetryAfter: 1}
+		}
+		// The cache may lag behind the write that beat us: read the API server.
+		reader = s.APIReader
+	}
+}
+
+// Delete removes a resource.
+func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) error {
+	cur, err := s.get(ctx, s.Client, d, k, id)
+	if err != nil {
+		return err
+	}
+	if !matches(ifMatch, cur) {
+		return preconditionFailed(cur)
+	}
+	pre := metav1.Preconditions{}
+	uid := cur.GetUID()
+	pre.UID = &uid
+	if ifMatch != "" && ifMatch != "*" {
+		rv := cur.GetResourceVersion()
+		pre.ResourceVersion = &rv
+	}
+	if err := s.Client.Delete(ctx, cur, &client.DeleteOptions{Preconditions: &pre}); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return notFound(k, id)
+		case apierrors.IsConflict(err):
+			return preconditionFailed(cur)
+		}
+		return apiError(err)
+	}
+	s.release(ctx, d, k, k.uniqueName(cur), id)
+	s.waitSynced(ctx, k, cur, true)
+	return nil
+}
+
+// stamp records meta.lastModified.
+func (s *Store) stamp(obj client.Object) {
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[identityv1alpha1.LastModifiedAnnotation] = s.now().UTC().Format(time.RFC3339Nano)
+	obj.SetAnnotations(ann)
+}
+
+func equalSpec(k *Kind, a, b client.Object) bool {
+	ra, err1 := k.toSCIM(a)
+	rb, err2 := k.toSCIM(b)
+	return err1 == nil && err2 == nil && fmt.Sprint(ra) == fmt.Sprint(rb)
+}
+
+// matches reports whether an If-Match header value accepts the object.
+func matches(ifMatch string, obj client.Object) bool {
+	if ifMatch == "" {
+		return true
+	}
+	for _, tag := range strings.Split(ifMatch, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || etagValue(tag) == obj.GetResourceVersion() {
+			return true
+		}
+	}
+	return false
+}
+
+// etagValue strips the weak prefix and quotes from an entity tag.
+func etagValue(tag string) string {
+	tag = strings.TrimPrefix(tag, "W/")
+	return strings.Trim(tag, `"`)
+}
+
+// NoneMatch reports whether an If-None-Match header value names the
+// resource's current version (a GET then answers 304).
+func NoneMatch(ifNoneMatch, version string) bool {
+	for _, tag := range strings.Split(ifNoneMatch, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || (tag != "" && etagValue(tag) == etagValue(version)) {
+			return true
+		}
+	}
+	return false
+}
+
+func preconditionFailed(obj client.Object) error {
+	return scimerr.New(http.StatusPreconditionFailed, "", "If-Match does not match the current version %s", Version(obj))
+}
+
+// waitSynced waits until the cache holds obj's resource version (or, for a
+// delete, no longer holds obj). It gives up quietly after SyncTimeout: the
+// write itself has succeeded.
+func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, deleted bool) {
+	want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
+	timeout := s.SyncTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	key := client.ObjectKeyFromObject(obj)
+	_ = wait.PollUntilContextTimeout(ctx, time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		cached := k.newObj()
+		err := s.Client.Get(ctx, key, cached)
+		if apierrors.IsNotFound(err) {
+			return deleted, nil
+		}
+		if err != nil || deleted {
+			return false, nil
+		}
+		// etcd resource versions increase monotonically; the API server
+		// treats them as opaque, but comparing them is what makes waiting
+		// for "this write or a later one" possible.
+		have, _ := strconv.ParseUint(cached.GetResourceVersion(), 10, 64)
+		return have >= want || cached.GetResourceVersion() == obj.GetResourceVersion(), nil
+	})
+}
+
+// apiError turns an API server error into a SCIM error. Anything the client
+// cannot fix is answered 503 with Retry-After: identity providers retry those
+// and quarantine endpoints that answer 500.
+func apiError(err error) error {
+	if e, ok := scimerr.As(err); ok {
+		return e
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		st := status.Status()
+		switch {
+		case apierrors.IsInvalid(err):
+			msgs := []string{}
+			if st.Details != nil {
+				for _, c := range st.Details.Causes {
+					msgs = append(msgs, strings.TrimPrefix(c.Field, "spec.")+": "+c.Message)
+				}
+			}
+			if len(msgs) == 0 {
+				msgs = append(msgs, st.Message)
+			}
+			return scimerr.BadRequest(scimerr.InvalidValue, "%s", strings.Join(msgs, "; "))
+		case apierrors.IsRequestEntityTooLargeError(err):
+			return scimerr.New(http.StatusRequestEntityTooLarge, "", "the resource is too large to store")
+		case apierrors.IsBadRequest(err):
+			return scimerr.BadRequest(scimerr.InvalidValue, "%s", st.Message)
+		}
+	}
+	return &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "the Kubernetes API server is unavailable; retry later", RetryAfter: 5}
+}
+
+func fold(s string) string { return strings.ToLower(s) }

@@ -1,0 +1,10 @@
+package integration
+
+import (
+	"os"
+	"strconv"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func osArgs() []string { return os.Args }
