@@ -148,7 +148,7 @@ func (e *Env) Directory(ctx context.Context, name, namespace string, mapping ide
 	}); err != nil {
 		return "", "", fmt.Errorf("directory %s did not become ready: %w", name, err)
 	}
-	tok, _, err = token.Create(ctx, e.Client, dir, "test")
+	tok, _, err = token.Create(ctx, e.Client, dir, "initial")
 	if err != nil {
 		return "", "", err
 	}
