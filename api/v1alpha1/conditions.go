@@ -41,3 +41,34 @@ const (
 	// ReasonUnresolvedMembers: some members refer to users or groups that do not exist.
 	ReasonUnresolvedMembers = "UnresolvedMembers"
 )
+
+// Labels on the RBAC objects a ScimRoleBinding or ScimClusterRoleBinding manages.
+const (
+	// BindingLabel names the Scim*Binding that manages an RBAC object.
+	BindingLabel = "identity.scim-operator.io/binding"
+	// BindingKindLabel is ScimRoleBinding or ScimClusterRoleBinding.
+	BindingKindLabel = "identity.scim-operator.io/binding-kind"
+	// BindingFinalizer holds a Scim*Binding until its RBAC objects are gone.
+	BindingFinalizer = "identity.scim-operator.io/rbac-cleanup"
+)
+
+// Binding condition types and reasons.
+const (
+	// GroupsResolvedCondition is True when every referenced group and user exists.
+	GroupsResolvedCondition = "GroupsResolved"
+
+	// ReasonBound: the RBAC objects grant the role to the effective members.
+	ReasonBound = "Bound"
+	// ReasonExpired: spec.expiresAt has passed; the RBAC objects were removed.
+	ReasonExpired = "Expired"
+	// ReasonResolved: every group and user reference matched.
+	ReasonResolved = "Resolved"
+	// ReasonGroupsNotFound: some group or user references match nothing.
+	ReasonGroupsNotFound = "GroupsNotFound"
+	// ReasonMembershipCycle: nested groups form a cycle; each group is counted once.
+	ReasonMembershipCycle = "MembershipCycle"
+	// ReasonRoleNotFound: the referenced Role or ClusterRole does not exist (yet).
+	ReasonRoleNotFound = "RoleNotFound"
+	// ReasonApplyFailed: writing the RBAC objects failed.
+	ReasonApplyFailed = "ApplyFailed"
+)

@@ -78,6 +78,10 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 		{&corev1.Secret{}, TokenHash, func(o client.Object) []string {
 			return nonEmpty(string(o.(*corev1.Secret).Data[identityv1alpha1.TokenHashKey]))
 		}},
+		{&identityv1alpha1.ScimRoleBinding{}, BindingDirectory, bindingDirectory},
+		{&identityv1alpha1.ScimRoleBinding{}, BindingSubject, bindingSubjects},
+		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingDirectory, bindingDirectory},
+		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingSubject, bindingSubjects},
 	}
 	for _, d := range defs {
 		if err := fi.IndexField(ctx, d.obj, d.key, d.fn); err != nil {

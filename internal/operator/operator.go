@@ -10,8 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -21,11 +23,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/controllers"
 	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/internal/token"
+	scimwebhook "github.com/scim-operator/scim-operator/internal/webhook"
 	"github.com/scim-operator/scim-operator/scimserver"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
@@ -49,6 +54,9 @@ type Options struct {
 	// server runs on every replica.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// Webhook serves the admission webhooks (HTTPS, certificates from
+	// Webhook.CertDir); Port 0 disables them.
+	Webhook webhook.Options
 }
 
 // Operator is a manager with its SCIM server.
@@ -62,6 +70,12 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	// Only Secrets labelled as token hashes are cached: the operator has no
 	// business holding every Secret of the cluster in memory.
 	tokenSecrets := labels.SelectorFromSet(labels.Set{identityv1alpha1.TokenLabel: "true"})
+	// Likewise only the RBAC bindings the operator manages.
+	managed, err := labels.NewRequirement(identityv1alpha1.BindingLabel, selection.Exists, nil)
+	if err != nil {
+		return nil, err
+	}
+	managedBindings := labels.NewSelector().Add(*managed)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
@@ -71,8 +85,11 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: tokenSecrets},
+			&corev1.Secret{}:             {Label: tokenSecrets},
+			&rbacv1.RoleBinding{}:        {Label: managedBindings},
+			&rbacv1.ClusterRoleBinding{}: {Label: managedBindings},
 		}},
+		WebhookServer: webhook.NewServer(opts.Webhook),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -88,6 +105,16 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	if err := (&controllers.GroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return nil, err
+	}
+	for _, cluster := range []bool{false, true} {
+		if err := (&controllers.BindingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator"), Cluster: cluster}).SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Webhook.Port != 0 {
+		mgr.GetWebhookServer().Register(scimwebhook.BindingPath, &webhook.Admission{
+			Handler: &scimwebhook.BindingValidator{Client: mgr.GetClient(), Decoder: admission.NewDecoder(Scheme)},
+		})
 	}
 	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second}
 	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))

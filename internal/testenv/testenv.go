@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/operator"
@@ -76,6 +77,9 @@ func Start(opts Options) (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
+		// envtest points the webhook configuration at a local port and
+		// generates a serving certificate for it.
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(RepoRoot(), "config", "webhook")}},
 	}
 	cfg, err := te.Start()
 	if err != nil {
@@ -97,6 +101,11 @@ func Start(opts Options) (*Env, error) {
 		SCIM:        scimserver.Options{Addr: addr},
 		MetricsAddr: "0",
 		ProbeAddr:   "0",
+		Webhook: webhook.Options{
+			Host:    te.WebhookInstallOptions.LocalServingHost,
+			Port:    te.WebhookInstallOptions.LocalServingPort,
+			CertDir: te.WebhookInstallOptions.LocalServingCertDir,
+		},
 	})
 	if err != nil {
 		_ = te.Stop()

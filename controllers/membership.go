@@ -1,0 +1,155 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/index"
+)
+
+// directoryView reads one directory's users and groups from the cache.
+type directoryView struct {
+	c  client.Reader
+	ns string
+}
+
+// group resolves a group reference; nil when nothing matches.
+func (v directoryView) group(ctx context.Context, ref identityv1alpha1.GroupRef) (*identityv1alpha1.ScimGroup, error) {
+	if ref.ID != "" {
+		var g identityv1alpha1.ScimGroup
+		err := v.c.Get(ctx, client.ObjectKey{Namespace: v.ns, Name: ref.ID}, &g)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return &g, err
+	}
+	field, value := index.GroupDisplayName, index.Fold(ref.DisplayName)
+	if ref.ExternalID != "" {
+		field, value = index.GroupExternalID, ref.ExternalID
+	}
+	var list identityv1alpha1.ScimGroupList
+	if err := v.c.List(ctx, &list, client.InNamespace(v.ns), client.MatchingFields{field: value}); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+// user resolves a user reference; nil when nothing matches.
+func (v directoryView) user(ctx context.Context, ref identityv1alpha1.UserRef) (*identityv1alpha1.ScimUser, error) {
+	if ref.ID != "" {
+		return v.userByID(ctx, ref.ID)
+	}
+	field, value := index.UserName, index.Fold(ref.UserName)
+	if ref.ExternalID != "" {
+		field, value = index.UserExternalID, ref.ExternalID
+	}
+	var list identityv1alpha1.ScimUserList
+	if err := v.c.List(ctx, &list, client.InNamespace(v.ns), client.MatchingFields{field: value}); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, nil
+	}
+	return &list.Items[0], nil
+}
+
+func (v directoryView) userByID(ctx context.Context, id string) (*identityv1alpha1.ScimUser, error) {
+	var u identityv1alpha1.ScimUser
+	err := v.c.Get(ctx, client.ObjectKey{Namespace: v.ns, Name: id}, &u)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return &u, err
+}
+
+// membership is the flattened membership of some groups.
+type membership struct {
+	// userIDs are the users reached through the groups, nested ones included.
+	userIDs map[string]bool
+	// groups are every group reached, the roots included.
+	groups []*identityv1alpha1.ScimGroup
+	// cycle names the groups of one membership cycle found, if any.
+	cycle []string
+}
+
+// flatten walks nested groups depth-first. Every group is expanded once, so
+// a cycle (A contains B contains A) ends; the first cycle met is reported.
+func (v directoryView) flatten(ctx context.Context, roots []*identityv1alpha1.ScimGroup) (*membership, error) {
+	m := &membership{userIDs: map[string]bool{}}
+	done := map[string]bool{}
+	var stack []string
+	var walk func(g *identityv1alpha1.ScimGroup) error
+	walk = func(g *identityv1alpha1.ScimGroup) error {
+		if i := slices.Index(stack, g.Name); i >= 0 {
+			if m.cycle == nil {
+				m.cycle = append(slices.Clone(stack[i:]), g.Spec.DisplayName)
+			}
+			return nil
+		}
+		if done[g.Name] {
+			return nil
+		}
+		done[g.Name] = true
+		m.groups = append(m.groups, g)
+		stack = append(stack, g.Name)
+		defer func() { stack = stack[:len(stack)-1] }()
+		for _, member := range g.Spec.Members {
+			if member.Type != identityv1alpha1.MemberGroup {
+				m.userIDs[member.Value] = true
+				continue
+			}
+			var child identityv1alpha1.ScimGroup
+			err := v.c.Get(ctx, client.ObjectKey{Namespace: v.ns, Name: member.Value}, &child)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := walk(&child); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, g := range roots {
+		if err := walk(g); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// ancestors returns the ids of the groups that contain member directly or
+// through nesting, each once.
+func (v directoryView) ancestors(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
+	var out []*identityv1alpha1.ScimGroup
+	seen := map[string]bool{member: true}
+	frontier := []string{member}
+	for len(frontier) > 0 {
+		var next []string
+		for _, id := range frontier {
+			var list identityv1alpha1.ScimGroupList
+			if err := v.c.List(ctx, &list, client.InNamespace(v.ns), client.MatchingFields{index.GroupMember: id}); err != nil {
+				return nil, err
+			}
+			for i := range list.Items {
+				g := &list.Items[i]
+				if !seen[g.Name] {
+					seen[g.Name] = true
+					out = append(out, g)
+					next = append(next, g.Name)
+				}
+			}
+		}
+		frontier = next
+	}
+	return out, nil
+}
