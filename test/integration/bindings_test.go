@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -339,4 +340,40 @@ func TestBindingARoleTheCreatorCannotBindIsRefused(t *testing.T) {
 		}
 	}
 	eventually(t, "mallory may create the binding", func() bool { return mc.Create(ctx, b.DeepCopy()) == nil })
+}
+
+func TestGroupSubjectModeBindsTheOIDCGroupClaim(t *testing.T) {
+	ensurePodReader(t)
+	c := newDirectory(t)
+	ns := "team-" + dirName(c)
+	ensureNamespace(t, ns)
+	ann := c.createUser("ann@example.com", nil)
+	c.createGroup("Platform", ann)
+	b := createBinding(t, ns, "platform", dirName(c), identityv1alpha1.GroupRef{DisplayName: "platform"})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var fresh identityv1alpha1.ScimRoleBinding
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(b), &fresh); err != nil {
+			return err
+		}
+		fresh.Spec.SubjectMode = identityv1alpha1.SubjectModeGroups
+		return env.Client.Update(context.Background(), &fresh)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The directory's groupPrefix is empty in these tests: the claim is the display name.
+	eventually(t, "the RoleBinding names the group, not its members", func() bool {
+		var rb rbacv1.RoleBinding
+		if env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "scim-platform"}, &rb) != nil {
+			return false
+		}
+		return len(rb.Subjects) == 1 && rb.Subjects[0].Kind == rbacv1.GroupKind && rb.Subjects[0].Name == "Platform"
+	})
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: "someone", Groups: []string{"Platform"},
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: ns},
+	}}
+	if err := env.Client.Create(context.Background(), sar); err != nil || !sar.Status.Allowed {
+		t.Fatalf("a request carrying the group claim is not allowed: %v %v", err, sar.Status)
+	}
 }
