@@ -205,42 +205,63 @@ func (h *resourceHandler) search(w http.ResponseWriter, r *http.Request) {
 	}
 	lr := listRequest{}
 	for key, v := range body {
-		s, _ := v.(string)
+		if v == nil {
+			continue // null: not given
+		}
+		s, isString := v.(string)
+		var field *string
 		switch strings.ToLower(key) {
 		case "filter":
-			lr.Filter = s
+			field = &lr.Filter
 		case "sortby":
-			lr.SortBy = s
+			field = &lr.SortBy
 		case "sortorder":
-			lr.SortOrder = s
+			field = &lr.SortOrder
 		case "startindex":
 			lr.StartIndex = v
 		case "count":
 			lr.Count = v
-		case "attributes":
-			lr.Attributes = stringList(v)
-		case "excludedattributes":
-			lr.ExcludedAttributes = stringList(v)
+		case "attributes", "excludedattributes":
+			list, ok := stringList(v)
+			if !ok {
+				writeError(w, scimerr.BadRequest(scimerr.InvalidValue, "%s must be an array of strings", key))
+				return
+			}
+			if strings.EqualFold(key, "attributes") {
+				lr.Attributes = list
+			} else {
+				lr.ExcludedAttributes = list
+			}
+		}
+		if field != nil {
+			if !isString {
+				writeError(w, scimerr.BadRequest(scimerr.InvalidValue, "%s must be a string", key))
+				return
+			}
+			*field = s
 		}
 	}
 	h.runList(w, r, lr, projection{lr.Attributes, lr.ExcludedAttributes}, false)
 }
 
-// stringList accepts a JSON array of strings or one comma-separated string.
-func stringList(v any) []string {
+// stringList accepts a JSON array of strings or one comma-separated string;
+// ok is false for anything else.
+func stringList(v any) (list []string, ok bool) {
 	switch v := v.(type) {
 	case string:
-		return schema.ParseAttrList(v)
+		return schema.ParseAttrList(v), true
 	case []any:
 		var out []string
 		for _, e := range v {
-			if s, ok := e.(string); ok {
-				out = append(out, schema.ParseAttrList(s)...)
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
 			}
+			out = append(out, schema.ParseAttrList(s)...)
 		}
-		return out
+		return out, true
 	}
-	return nil
+	return nil, false
 }
 
 func (h *resourceHandler) runList(w http.ResponseWriter, r *http.Request, lr listRequest, p projection, viaGet bool) {

@@ -89,7 +89,11 @@ var EnterpriseUserSchema = define(&Schema{ID: EnterpriseUserSchemaURN, Name: "En
 	str("department", "Name of a department."),
 	{Name: "manager", Type: TypeComplex, Description: "The User's manager.", SubAttributes: []*Attribute{
 		str("value", "id of the manager's User resource."),
-		{Name: "$ref", Type: TypeReference, ReferenceTypes: []string{"User"}, Description: "URI of the manager's User resource."},
+		// §8.7.1 makes manager.$ref readWrite. Here it is readOnly: only
+		// manager.value is stored (ScimUser spec.enterprise.manager), so a
+		// $ref sent by a client is ignored and advertising it as writable
+		// would promise what the server does not keep.
+		{Name: "$ref", Type: TypeReference, Mutability: ReadOnly, ReferenceTypes: []string{"User"}, Description: "URI of the manager's User resource."},
 		{Name: "displayName", Type: TypeString, Mutability: ReadOnly, Description: "displayName of the manager."},
 	}},
 }})

@@ -22,7 +22,7 @@ func TestSchemaDocumentMarshalsToRFC7643Form(t *testing.T) {
 			`+attrDoc("department", "Name of a department.", "string", "readWrite", "")+`,
 			`+attrDoc("manager", "The User's manager.", "complex", "readWrite", `, "subAttributes": [
 				`+attrDoc("value", "id of the manager's User resource.", "string", "readWrite", "")+`,
-				`+attrDoc("$ref", "URI of the manager's User resource.", "reference", "readWrite", `, "referenceTypes": ["User"]`)+`,
+				`+attrDoc("$ref", "URI of the manager's User resource.", "reference", "readOnly", `, "referenceTypes": ["User"]`)+`,
 				`+attrDoc("displayName", "displayName of the manager.", "string", "readOnly", "")+`
 			]`)+`
 		]

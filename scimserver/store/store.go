@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ type Store struct {
 	SyncTimeout time.Duration
 	// Now is the clock (tests replace it).
 	Now func() time.Time
+
+	// locks queues this replica's writes to one object (see objectLocks).
+	locks objectLocks
 }
 
 // Dir is the directory a request addresses.
@@ -71,8 +75,14 @@ func (s *Store) Get(ctx context.Context, d Dir, k *Kind, id string) (map[string]
 	return s.render(ctx, d, k, obj)
 }
 
-// Version returns the ETag of a resource.
-func Version(obj client.Object) string { return `W/"` + obj.GetResourceVersion() + `"` }
+// Version returns the ETag of a resource: its generation, which moves with
+// every change of the spec (the SCIM attributes) and with nothing else. The
+// resourceVersion would also move when a controller writes status, which it
+// does right after most SCIM writes, so an IdP sending back the ETag it just
+// received would be refused with 412 for a change it cannot see.
+func Version(obj client.Object) string {
+	return `W/"` + strconv.FormatInt(obj.GetGeneration(), 10) + `"`
+}
 
 func (s *Store) get(ctx context.Context, r client.Reader, d Dir, k *Kind, id string) (client.Object, error) {
 	if !validID(id) {
@@ -164,8 +174,14 @@ func (s *Store) Patch(ctx context.Context, d Dir, k *Kind, id string, ops []patc
 }
 
 // update reads the current object, computes the new resource with change and
-// writes it, retrying on conflict unless the client pinned a version.
+// writes it, retrying on conflict; with If-Match, only as long as the version
+// (generation) still matches, so a status write never causes a 412.
 func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, change func(map[string]any) (map[string]any, error)) (map[string]any, error) {
+	unlock, err := s.locks.lock(ctx, d.Namespace+"/"+id)
+	if err != nil {
+		return nil, &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "the request was cancelled while waiting for concurrent updates; retry", RetryAfter: 1}
+	}
+	defer unlock()
 	var reader client.Reader = s.Client
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, reader, d, k, id)
@@ -215,45 +231,58 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 		if !apierrors.IsConflict(err) {
 			return nil, apiError(err)
 		}
-		if ifMatch != "" && ifMatch != "*" {
-			return nil, scimerr.New(http.StatusPreconditionFailed, "", "%s %q was modified concurrently; fetch it again", k.RT.ID, id)
-		}
+		// Someone else wrote the object since it was read: a status update,
+		// or a change of the spec. Read it again; with If-Match, the check
+		// at the top then answers 412 if the spec (its version) moved on.
 		if attempt >= maxConflictRetries {
 			return nil, &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "too many concurrent updates; retry", RetryAfter: 1}
 		}
-		// The cache may lag behind the write that beat us: read the API server.
+		// The cache may lag behind the write that beat us: read the API
+		// server, after a short random pause so that writers on other
+		// replicas do not collide again in lockstep.
 		reader = s.APIReader
+		select {
+		case <-ctx.Done():
+			return nil, &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "the request was cancelled; retry", RetryAfter: 1}
+		case <-time.After(rand.N(time.Duration(attempt+1) * 5 * time.Millisecond)):
+		}
 	}
 }
 
-// Delete removes a resource.
+// Delete removes a resource. With If-Match, the object is deleted only if
+// its resourceVersion is still the one whose version (generation) was
+// checked; a conflict caused by a status write is retried.
 func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) error {
-	cur, err := s.get(ctx, s.Client, d, k, id)
-	if err != nil {
-		return err
-	}
-	if !matches(ifMatch, cur) {
-		return preconditionFailed(cur)
-	}
-	pre := metav1.Preconditions{}
-	uid := cur.GetUID()
-	pre.UID = &uid
-	if ifMatch != "" && ifMatch != "*" {
-		rv := cur.GetResourceVersion()
-		pre.ResourceVersion = &rv
-	}
-	if err := s.Client.Delete(ctx, cur, &client.DeleteOptions{Preconditions: &pre}); err != nil {
-		switch {
-		case apierrors.IsNotFound(err):
-			return notFound(k, id)
-		case apierrors.IsConflict(err):
+	var reader client.Reader = s.Client
+	for attempt := 0; ; attempt++ {
+		cur, err := s.get(ctx, reader, d, k, id)
+		if err != nil {
+			return err
+		}
+		if !matches(ifMatch, cur) {
 			return preconditionFailed(cur)
 		}
-		return apiError(err)
+		uid := cur.GetUID()
+		pre := metav1.Preconditions{UID: &uid}
+		if ifMatch != "" && ifMatch != "*" {
+			rv := cur.GetResourceVersion()
+			pre.ResourceVersion = &rv
+		}
+		err = s.Client.Delete(ctx, cur, &client.DeleteOptions{Preconditions: &pre})
+		switch {
+		case err == nil:
+			s.release(ctx, d, k, k.uniqueName(cur), id)
+			s.waitSynced(ctx, k, cur, true)
+			return nil
+		case apierrors.IsNotFound(err):
+			return notFound(k, id)
+		case !apierrors.IsConflict(err):
+			return apiError(err)
+		case attempt >= maxConflictRetries:
+			return &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "too many concurrent updates; retry", RetryAfter: 1}
+		}
+		reader = s.APIReader
 	}
-	s.release(ctx, d, k, k.uniqueName(cur), id)
-	s.waitSynced(ctx, k, cur, true)
-	return nil
 }
 
 // stamp records meta.lastModified.
@@ -279,7 +308,7 @@ func matches(ifMatch string, obj client.Object) bool {
 	}
 	for _, tag := range strings.Split(ifMatch, ",") {
 		tag = strings.TrimSpace(tag)
-		if tag == "*" || etagValue(tag) == obj.GetResourceVersion() {
+		if tag == "*" || etagValue(tag) == strconv.FormatInt(obj.GetGeneration(), 10) {
 			return true
 		}
 	}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -51,24 +54,41 @@ type response struct {
 	Raw    string
 }
 
-// do sends a request; body may be a string (sent as is) or any JSON value.
+// httpClient bounds every request, so a server that hangs fails the test
+// instead of stalling the suite.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// do sends a request; body may be a string (sent as is), []byte, or any JSON
+// value. Header pairs follow; an empty value removes the header.
 func (c *scimClient) do(method, path string, body any, headers ...string) response {
 	c.t.Helper()
+	r, err := c.send(method, path, body, headers...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for other goroutines than the test's: it returns errors
+// instead of failing the test.
+func (c *scimClient) send(method, path string, body any, headers ...string) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			c.t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(context.Background(), method, c.base+path, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return response{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if rd != nil {
@@ -81,19 +101,19 @@ func (c *scimClient) do(method, path string, body any, headers ...string) respon
 			req.Header.Set(headers[i], headers[i+1])
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		return response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			c.t.Fatalf("%s %s: response is not a JSON object (%d): %s", method, path, resp.StatusCode, raw)
+			return r, fmt.Errorf("%s %s: response is not a JSON object (%d): %s", method, path, resp.StatusCode, raw)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // expect fails the test unless the response has the status (and scimType).
@@ -141,7 +161,7 @@ func (c *scimClient) group(id string) *identityv1alpha1.ScimGroup {
 	return &g
 }
 
-// count counts the ScimUsers (or ScimGroups) in the directory namespace.
+// countUsers counts the ScimUsers in the directory namespace.
 func (c *scimClient) countUsers() int {
 	c.t.Helper()
 	var l identityv1alpha1.ScimUserList
@@ -149,6 +169,48 @@ func (c *scimClient) countUsers() int {
 		c.t.Fatal(err)
 	}
 	return len(l.Items)
+}
+
+// countGroups counts the ScimGroups in the directory namespace.
+func (c *scimClient) countGroups() int {
+	c.t.Helper()
+	var l identityv1alpha1.ScimGroupList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(c.namespace)); err != nil {
+		c.t.Fatal(err)
+	}
+	return len(l.Items)
+}
+
+// countLeases counts the Leases (the store's uniqueness claims) in the
+// directory namespace.
+func (c *scimClient) countLeases() int {
+	c.t.Helper()
+	var l coordinationv1.LeaseList
+	if err := env.Client.List(context.Background(), &l, client.InNamespace(c.namespace)); err != nil {
+		c.t.Fatal(err)
+	}
+	return len(l.Items)
+}
+
+// patchOps is a PatchOp request body.
+func patchOps(ops ...map[string]any) map[string]any {
+	list := make([]any, len(ops))
+	for i, op := range ops {
+		list[i] = op
+	}
+	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
+}
+
+// op is one PATCH operation; path may be empty, value nil.
+func op(kind, path string, value any) map[string]any {
+	m := map[string]any{"op": kind}
+	if path != "" {
+		m["path"] = path
+	}
+	if value != nil {
+		m["value"] = value
+	}
+	return m
 }
 
 // createUser creates a user and returns its id.

@@ -328,3 +328,27 @@ func (r *replayer) checkResources(t *testing.T, e *expectResources) {
 	check("user", e.Users)
 	check("group", e.Groups)
 }
+
+// TestReplayMatcherRejectsWhatItShould keeps the replay runner honest: a
+// matcher that accepted everything would make every replay pass.
+func TestReplayMatcherRejectsWhatItShould(t *testing.T) {
+	decode := func(s string) any {
+		var v any
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	got := decode(`{"a": 1, "b": "x", "l": [{"v": 1, "w": 2}, {"v": 2}], "o": {"p": true}}`)
+	for _, want := range []string{`{"a": 1}`, `{"l": [{"v": 1}, {}]}`, `{"o": {}}`, `{"z": "$absent"}`, `{"b": "$present"}`} {
+		if err := match(decode(want), got, "body"); err != nil {
+			t.Errorf("%s should match: %v", want, err)
+		}
+	}
+	for _, want := range []string{`{"a": 2}`, `{"a": "1"}`, `{"z": 1}`, `{"l": [{"v": 1}]}`, `{"l": [{"v": 2}, {"v": 1}]}`,
+		`{"a": "$absent"}`, `{"z": "$present"}`, `{"o": {"p": false}}`, `{"l": []}`} {
+		if err := match(decode(want), got, "body"); err == nil {
+			t.Errorf("%s should not match", want)
+		}
+	}
+}
