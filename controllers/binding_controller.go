@@ -107,6 +107,7 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 
 	s := &bindingScope{binding: b}
+	base := b.DeepCopyObject().(client.Object)
 	before := b.BindingStatus().DeepCopy()
 	err := r.reconcileDirectory(ctx, s)
 	if err == nil && s.dir != nil && !s.expired {
@@ -120,7 +121,7 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	r.setStatus(s, err)
 	if !equalStatus(before, b.BindingStatus()) {
-		if uerr := r.Client.Status().Update(ctx, b); uerr != nil && err == nil {
+		if uerr := r.Client.Status().Patch(ctx, b, client.MergeFrom(base)); uerr != nil && err == nil {
 			err = uerr
 		}
 		r.recordChange(b, before)
@@ -273,7 +274,12 @@ func (r *BindingReconciler) apply(ctx context.Context, s *bindingScope) error {
 			shards = append(shards, s.subjects[i:min(i+SubjectsPerObject, len(s.subjects))])
 		}
 	}
-	labels := map[string]string{identityv1alpha1.BindingLabel: b.GetName(), identityv1alpha1.BindingKindLabel: r.kind()}
+	labels := map[string]string{
+		identityv1alpha1.BindingLabel:     b.GetName(),
+		identityv1alpha1.BindingKindLabel: r.kind(),
+		// The directory label lets revocation look only at this directory's grants.
+		identityv1alpha1.DirectoryLabel: b.BindingSpec().Directory,
+	}
 	ref := b.BindingSpec().RoleRef
 	roleRef := rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind(ref.Kind).WithName(ref.Name)
 	keep := map[string]bool{}

@@ -48,7 +48,8 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.Get(ctx, req.NamespacedName, &dir); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := dir.Status.DeepCopy()
+	base := dir.DeepCopy()
+	before := &base.Status
 	reason, message, err := r.ensureNamespace(ctx, &dir)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -63,7 +64,7 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if equalStatus(before, &dir.Status) {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, r.Client.Status().Update(ctx, &dir)
+	return ctrl.Result{}, r.Client.Status().Patch(ctx, &dir, client.MergeFrom(base))
 }
 
 // ensureNamespace creates the directory namespace when missing. It returns a

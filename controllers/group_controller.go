@@ -28,7 +28,8 @@ func (r *GroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err := r.Client.Get(ctx, req.NamespacedName, &group); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := group.Status.DeepCopy()
+	base := group.DeepCopy()
+	before := &base.Status
 	unresolved := int32(0)
 	for _, m := range group.Spec.Members {
 		var obj client.Object = &identityv1alpha1.ScimUser{}
@@ -54,7 +55,7 @@ func (r *GroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if equalStatus(before, &group.Status) {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{}, r.Client.Status().Update(ctx, &group)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Client.Status().Patch(ctx, &group, client.MergeFrom(base)))
 }
 
 // SetupWithManager registers the controller.

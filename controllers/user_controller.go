@@ -2,53 +2,236 @@ package controllers
 
 import (
 	"context"
+	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/index"
 )
 
-// UserReconciler keeps a ScimUser's status: the Kubernetes user name it maps
-// to and whether it is active.
-type UserReconciler struct {
-	Client client.Client
+// AppAccounts is how per-user application accounts take part in revocation.
+// The user controller calls it when a user becomes inactive or is deleted,
+// and again when they are reactivated. Implementations must be idempotent:
+// a call may repeat after a restart or a requeue.
+type AppAccounts interface {
+	// Suspend cuts the user's access to every app. It reports done=false
+	// while some account is still being suspended (it is then called again).
+	Suspend(ctx context.Context, user *identityv1alpha1.ScimUser) (done bool, err error)
+	// Restore gives a reactivated user their app access back.
+	Restore(ctx context.Context, user *identityv1alpha1.ScimUser) error
 }
 
-// Reconcile updates one user's status.
+// revocationPoll is how soon a revocation waiting for other controllers
+// (bindings, app accounts) looks again.
+const revocationPoll = 100 * time.Millisecond
+
+// UserReconciler runs a user's lifecycle: the Kubernetes user name it maps
+// to, and revocation when the identity provider deactivates or deletes the
+// user — recorded in status, an Event and the time-to-revoke metric — and
+// restoration when they come back. Every step is idempotent, so a revocation
+// interrupted by a restart finishes after it.
+type UserReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+	// Apps suspends and restores app accounts; nil when no app integration runs.
+	Apps AppAccounts
+	// Now is the clock (tests replace it).
+	Now func() time.Time
+}
+
+func (r *UserReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// userScope is what the phases of one reconcile share.
+type userScope struct {
+	user    *identityv1alpha1.ScimUser
+	dir     *identityv1alpha1.ScimDirectory
+	pending bool // revocation waits for another controller
+}
+
+// Reconcile runs the phases for one user.
 func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var user identityv1alpha1.ScimUser
 	if err := r.Client.Get(ctx, req.NamespacedName, &user); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := user.Status.DeepCopy()
-	var dir identityv1alpha1.ScimDirectory
-	err := r.Client.Get(ctx, types.NamespacedName{Name: user.Labels[identityv1alpha1.DirectoryLabel]}, &dir)
-	switch {
-	case apierrors.IsNotFound(err):
-		setReady(&user.Status.Conditions, user.Generation, false, identityv1alpha1.ReasonDirectoryNotFound,
-			"directory "+user.Labels[identityv1alpha1.DirectoryLabel]+" does not exist")
-	case err != nil:
-		return ctrl.Result{}, err
-	default:
-		user.Status.KubernetesUsername = KubernetesUsername(&dir, &user)
-		if user.Spec.IsActive() {
-			setReady(&user.Status.Conditions, user.Generation, true, identityv1alpha1.ReasonActive, "User is active")
-		} else {
-			setReady(&user.Status.Conditions, user.Generation, true, identityv1alpha1.ReasonInactive, "User was deactivated by the identity provider")
+	// The SCIM server adds the finalizer on create; users made otherwise get it here.
+	if user.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(&user, identityv1alpha1.RevocationFinalizer) {
+		patch := client.MergeFrom(user.DeepCopy())
+		controllerutil.AddFinalizer(&user, identityv1alpha1.RevocationFinalizer)
+		if err := r.Client.Patch(ctx, &user, patch); err != nil {
+			return ctrl.Result{}, err
 		}
-		user.Status.ObservedGeneration = user.Generation
 	}
-	if equalStatus(before, &user.Status) {
-		return ctrl.Result{}, nil
+	s := &userScope{user: &user}
+	base := user.DeepCopy()
+	before := &base.Status
+	err := r.reconcileDirectory(ctx, s)
+	if err == nil {
+		if user.Spec.IsActive() && user.DeletionTimestamp.IsZero() {
+			err = r.reconcileRestore(ctx, s)
+		} else {
+			err = r.reconcileRevocation(ctx, s)
+		}
 	}
-	return ctrl.Result{}, r.Client.Status().Update(ctx, &user)
+	r.setReadyCondition(s)
+	if !equalStatus(before, &user.Status) {
+		if uerr := r.Client.Status().Patch(ctx, &user, client.MergeFrom(base)); uerr != nil {
+			if apierrors.IsNotFound(uerr) {
+				return ctrl.Result{}, nil
+			}
+			if err == nil {
+				err = uerr
+			}
+		}
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !user.DeletionTimestamp.IsZero() && user.Status.SessionsRevokedAt != nil {
+		patch := client.MergeFrom(user.DeepCopy())
+		controllerutil.RemoveFinalizer(&user, identityv1alpha1.RevocationFinalizer)
+		return ctrl.Result{}, client.IgnoreNotFound(r.Client.Patch(ctx, &user, patch))
+	}
+	if s.pending {
+		return ctrl.Result{RequeueAfter: revocationPoll}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// reconcileDirectory finds the directory and maps the Kubernetes user name.
+func (r *UserReconciler) reconcileDirectory(ctx context.Context, s *userScope) error {
+	var dir identityv1alpha1.ScimDirectory
+	err := r.Client.Get(ctx, types.NamespacedName{Name: s.user.Labels[identityv1alpha1.DirectoryLabel]}, &dir)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.dir = &dir
+	if s.user.DeletionTimestamp.IsZero() {
+		s.user.Status.KubernetesUsername = KubernetesUsername(&dir, s.user)
+	}
+	return nil
+}
+
+// reconcileRevocation cuts an inactive or deleted user's access and records
+// when it is complete. The authorization webhook denies the user as soon as
+// the operator's cache holds the change, which is before this runs; what is
+// left is to see the bindings drop the user and the app accounts suspended.
+func (r *UserReconciler) reconcileRevocation(ctx context.Context, s *userScope) error {
+	st := &s.user.Status
+	if st.DeactivatedAt == nil {
+		st.DeactivatedAt = &metav1.Time{Time: r.now()}
+		st.SessionsRevokedAt = nil
+	}
+	if st.SessionsRevokedAt != nil {
+		return nil
+	}
+	name := st.KubernetesUsername
+	if s.dir != nil {
+		name = KubernetesUsername(s.dir, s.user)
+	}
+	if named, err := r.namedByBindings(ctx, s.user.Labels[identityv1alpha1.DirectoryLabel], name); err != nil || named {
+		s.pending = named
+		return err
+	}
+	if r.Apps != nil {
+		done, err := r.Apps.Suspend(ctx, s.user)
+		if err != nil || !done {
+			s.pending = !done
+			return err
+		}
+	}
+	st.SessionsRevokedAt = &metav1.Time{Time: r.now()}
+	r.recordRevoked(s)
+	return nil
+}
+
+// namedByBindings reports whether a RoleBinding or ClusterRoleBinding
+// managed for the directory still grants something to the Kubernetes user
+// name. Grants through other directories are theirs to revoke (the
+// authorization webhook denies the user whichever directory deactivated it).
+func (r *UserReconciler) namedByBindings(ctx context.Context, directory, name string) (bool, error) {
+	if name == "" {
+		return false, nil
+	}
+	opts := []client.ListOption{
+		client.MatchingFields{index.RBACSubject: index.SubjectKey(rbacv1.UserKind, name)},
+		client.MatchingLabels{identityv1alpha1.DirectoryLabel: directory},
+		client.UnsafeDisableDeepCopy,
+	}
+	var rbs rbacv1.RoleBindingList
+	if err := r.Client.List(ctx, &rbs, opts...); err != nil {
+		return false, err
+	}
+	if len(rbs.Items) > 0 {
+		return true, nil
+	}
+	var crbs rbacv1.ClusterRoleBindingList
+	if err := r.Client.List(ctx, &crbs, opts...); err != nil {
+		return false, err
+	}
+	return len(crbs.Items) > 0, nil
+}
+
+// reconcileRestore gives a reactivated user their access back. Bindings
+// follow by themselves; app accounts are restored here.
+func (r *UserReconciler) reconcileRestore(ctx context.Context, s *userScope) error {
+	st := &s.user.Status
+	if st.DeactivatedAt == nil {
+		return nil
+	}
+	if r.Apps != nil {
+		if err := r.Apps.Restore(ctx, s.user); err != nil {
+			return err
+		}
+	}
+	st.DeactivatedAt, st.SessionsRevokedAt = nil, nil
+	st.ReactivatedAt = &metav1.Time{Time: r.now()}
+	r.recordRestored(s)
+	return nil
+}
+
+// SetupWithManager registers the controller.
+func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	// A directory's mapping change renames every Kubernetes user in it.
+	usersOfDirectory := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		dir := o.(*identityv1alpha1.ScimDirectory)
+		var users identityv1alpha1.ScimUserList
+		if err := r.Client.List(ctx, &users, client.InNamespace(dir.Spec.Namespace)); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, len(users.Items))
+		for i := range users.Items {
+			reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&users.Items[i])}
+		}
+		return reqs
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.ScimUser{}, builder.WithPredicates(specOrDeletion())).
+		Watches(&identityv1alpha1.ScimDirectory{}, usersOfDirectory, builder.WithPredicates(specOrDeletion())).
+		// Revocations must not queue behind a burst of creations.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Named("scimuser").
+		Complete(r)
 }
 
 // KubernetesUsername is the name under which the kube-apiserver knows a user,
@@ -71,26 +254,4 @@ func KubernetesUsername(dir *identityv1alpha1.ScimDirectory, u *identityv1alpha1
 		return ""
 	}
 	return dir.Spec.Kubernetes.UsernamePrefix + name
-}
-
-// SetupWithManager registers the controller.
-func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	// A directory's mapping change renames every Kubernetes user in it.
-	usersOfDirectory := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		dir := o.(*identityv1alpha1.ScimDirectory)
-		var users identityv1alpha1.ScimUserList
-		if err := r.Client.List(ctx, &users, client.InNamespace(dir.Spec.Namespace)); err != nil {
-			return nil
-		}
-		reqs := make([]reconcile.Request, len(users.Items))
-		for i := range users.Items {
-			reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&users.Items[i])}
-		}
-		return reqs
-	})
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&identityv1alpha1.ScimUser{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&identityv1alpha1.ScimDirectory{}, usersOfDirectory, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Named("scimuser").
-		Complete(r)
 }

@@ -7,19 +7,15 @@ package scimserver
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/httpserver"
 	"github.com/scim-operator/scim-operator/internal/token"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
@@ -80,44 +76,11 @@ func (s *Server) Listening() <-chan string { return s.listening }
 // Start serves until ctx is done, then shuts down gracefully, letting
 // in-flight requests finish so no write is cut off mid-way.
 func (s *Server) Start(ctx context.Context) error {
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", s.Addr, err)
-	}
-	if s.CertFile != "" {
-		cw, err := certwatcher.New(s.CertFile, s.KeyFile)
-		if err != nil {
-			return fmt.Errorf("loading TLS certificate: %w", err)
-		}
-		go func() { _ = cw.Start(ctx) }()
-		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate, NextProtos: []string{"h2", "http/1.1"}})
-	}
-	s.listening <- ln.Addr().String()
-	s.Log.Info("Serving SCIM", "addr", ln.Addr().String(), "tls", s.CertFile != "")
-
 	go s.flushLastRequests(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return httpserver.Serve(ctx, httpserver.Config{
+		Name: "scim", Addr: s.Addr, CertFile: s.CertFile, KeyFile: s.KeyFile,
+		Handler: s.Handler(), Log: s.Log, Listening: s.listening,
+	})
 }
 
 // touch remembers that a directory was called.

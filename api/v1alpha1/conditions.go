@@ -12,6 +12,8 @@ const (
 	TokenHashKey = "sha256"
 	// LastModifiedAnnotation records SCIM meta.lastModified (RFC 3339), written with every SCIM write.
 	LastModifiedAnnotation = "identity.scim-operator.io/last-modified"
+	// RevocationFinalizer holds a deleted ScimUser until its sessions are revoked.
+	RevocationFinalizer = "identity.scim-operator.io/revocation"
 	// ClaimLabel marks a Lease that reserves a unique name (userName or group displayName).
 	ClaimLabel = "identity.scim-operator.io/claim"
 )
@@ -20,6 +22,9 @@ const (
 const (
 	// ReadyCondition is True when the object is fully reconciled.
 	ReadyCondition = "Ready"
+	// SessionsRevokedCondition is True once every way an inactive or deleted
+	// user reached the cluster and its apps is cut.
+	SessionsRevokedCondition = "SessionsRevoked"
 )
 
 // Condition reasons.
@@ -36,6 +41,12 @@ const (
 	ReasonActive = "Active"
 	// ReasonInactive: the user was deactivated by the identity provider.
 	ReasonInactive = "Inactive"
+	// ReasonRevoking: the user is inactive or deleted and revocation is under way.
+	ReasonRevoking = "Revoking"
+	// ReasonRevoked: every revocation step completed.
+	ReasonRevoked = "Revoked"
+	// ReasonReactivated: the user was active again after a deactivation; access is restored.
+	ReasonReactivated = "Reactivated"
 	// ReasonMembersResolved: every group member refers to an existing user or group.
 	ReasonMembersResolved = "MembersResolved"
 	// ReasonUnresolvedMembers: some members refer to users or groups that do not exist.

@@ -234,10 +234,21 @@ type ScimUserStatus struct {
 	// from the directory's username mapping.
 	// +optional
 	KubernetesUsername string `json:"kubernetesUsername,omitempty"`
+	// deactivatedAt is when the operator first saw the user inactive or deleted.
+	// +optional
+	DeactivatedAt *metav1.Time `json:"deactivatedAt,omitempty"`
+	// sessionsRevokedAt is when every revocation step had completed: the
+	// authorization webhook denies the user, no managed RBAC object names
+	// them, and their app accounts are suspended.
+	// +optional
+	SessionsRevokedAt *metav1.Time `json:"sessionsRevokedAt,omitempty"`
+	// reactivatedAt is when access was last restored after a deactivation.
+	// +optional
+	ReactivatedAt *metav1.Time `json:"reactivatedAt,omitempty"`
 	// observedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// conditions: Ready.
+	// conditions: Ready (reason Active, Revoking or Revoked), SessionsRevoked.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -255,6 +266,7 @@ type ScimUserStatus struct {
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`
 // +kubebuilder:printcolumn:name="Active",type=boolean,JSONPath=`.spec.active`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Revoked",type=date,JSONPath=`.status.sessionsRevokedAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Kubernetes User",type=string,JSONPath=`.status.kubernetesUsername`,priority=1
 // +kubebuilder:printcolumn:name="External ID",type=string,JSONPath=`.spec.externalId`,priority=1

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -31,6 +32,10 @@ const (
 	// GroupMember indexes ScimGroups by the id of every direct member, the
 	// reverse index behind a user's `groups` attribute and nested groups.
 	GroupMember = "scim.members.value"
+	// RBACSubject indexes the RoleBindings and ClusterRoleBindings the
+	// operator manages by "<kind>/<name>" of each subject, so revocation can
+	// check that no managed binding still names a user.
+	RBACSubject = "scim.rbac.subject"
 	// TokenHash indexes token Secrets by the hex SHA-256 of their token.
 	TokenHash = "scim.token.sha256"
 )
@@ -82,6 +87,8 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 		{&identityv1alpha1.ScimRoleBinding{}, BindingSubject, bindingSubjects},
 		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingDirectory, bindingDirectory},
 		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingSubject, bindingSubjects},
+		{&rbacv1.RoleBinding{}, RBACSubject, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.RoleBinding).Subjects) }},
+		{&rbacv1.ClusterRoleBinding{}, RBACSubject, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.ClusterRoleBinding).Subjects) }},
 	}
 	for _, d := range defs {
 		if err := fi.IndexField(ctx, d.obj, d.key, d.fn); err != nil {
@@ -89,6 +96,17 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 		}
 	}
 	return nil
+}
+
+// SubjectKey is the RBACSubject index key of a subject.
+func SubjectKey(kind, name string) string { return kind + "/" + name }
+
+func subjectKeys(subjects []rbacv1.Subject) []string {
+	out := make([]string, len(subjects))
+	for i, s := range subjects {
+		out[i] = SubjectKey(s.Kind, s.Name)
+	}
+	return out
 }
 
 func nonEmpty(s string) []string {

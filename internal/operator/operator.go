@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -28,6 +29,8 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/controllers"
+	"github.com/scim-operator/scim-operator/internal/authz"
+	"github.com/scim-operator/scim-operator/internal/httpserver"
 	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/internal/token"
 	scimwebhook "github.com/scim-operator/scim-operator/internal/webhook"
@@ -54,6 +57,13 @@ type Options struct {
 	// server runs on every replica.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// Authorization serves the authorization webhook (SubjectAccessReviews
+	// from the kube-apiserver); disabled when neither Addr nor Listener is set
+	// or Addr is "0".
+	Authorization httpserver.Config
+	// Restartable lets one process build the operator more than once (tests
+	// that stop and start it); controller names are otherwise unique per process.
+	Restartable bool
 	// Webhook serves the admission webhooks (HTTPS, certificates from
 	// Webhook.CertDir); Port 0 disables them.
 	Webhook webhook.Options
@@ -90,6 +100,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			&rbacv1.ClusterRoleBinding{}: {Label: managedBindings},
 		}},
 		WebhookServer: webhook.NewServer(opts.Webhook),
+		Controller:    config.Controller{SkipNameValidation: &opts.Restartable},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
@@ -100,7 +111,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err := (&controllers.DirectoryReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controllers.UserReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.UserReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controllers.GroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
@@ -120,6 +131,11 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))
 	if err := mgr.Add(srv); err != nil {
 		return nil, err
+	}
+	if a := opts.Authorization; a.Listener != nil || (a.Addr != "" && a.Addr != "0") {
+		if err := mgr.Add(authz.NewServer(a, &authz.Authorizer{Reader: mgr.GetClient()}, ctrl.Log.WithName("authz"))); err != nil {
+			return nil, err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/authz"
+	"github.com/scim-operator/scim-operator/internal/httpserver"
 	"github.com/scim-operator/scim-operator/internal/operator"
 	"github.com/scim-operator/scim-operator/internal/token"
 	"github.com/scim-operator/scim-operator/scimserver"
@@ -36,6 +39,9 @@ type Env struct {
 	Client client.Client
 	// SCIMAddr is the host:port of the SCIM endpoint.
 	SCIMAddr string
+	// AuthzURL is the authorization webhook's URL.
+	AuthzURL string
+	opts     operator.Options
 	cancel   context.CancelFunc
 	done     chan error
 }
@@ -65,11 +71,30 @@ func assetsDir() (string, error) {
 type Options struct {
 	// SCIMAddr is where the SCIM endpoint listens; default 127.0.0.1:0.
 	SCIMAddr string
+	// ConfigDir receives the AuthorizationConfiguration and the webhook's
+	// certificate and kubeconfig; default a temporary directory.
+	ConfigDir string
 }
 
 // Start starts the control plane and the operator.
 func Start(opts Options) (*Env, error) {
 	assets, err := assetsDir()
+	if err != nil {
+		return nil, err
+	}
+	// The authorization webhook's address must be known before the API
+	// server starts, so its listener is opened first.
+	authzLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.ConfigDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "scim-operator-env-"); err != nil {
+			return nil, err
+		}
+	}
+	files, err := writeAuthorizationFiles(dir, authzLn.Addr().String())
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +106,9 @@ func Start(opts Options) (*Env, error) {
 		// generates a serving certificate for it.
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{filepath.Join(RepoRoot(), "config", "webhook")}},
 	}
+	te.ControlPlane.GetAPIServer().Configure().
+		Disable("authorization-mode").
+		Set("authorization-config", files.Config)
 	cfg, err := te.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the local control plane: %w", err)
@@ -88,7 +116,7 @@ func Start(opts Options) (*Env, error) {
 	// The bench and tests create thousands of objects; the default client-side
 	// rate limit (5 QPS) would measure the limiter, not the operator.
 	cfg.QPS, cfg.Burst = 2000, 4000
-	e := &Env{Env: te, Config: cfg, done: make(chan error, 1)}
+	e := &Env{Env: te, Config: cfg}
 	if e.Client, err = client.New(cfg, client.Options{Scheme: operator.Scheme}); err != nil {
 		_ = te.Stop()
 		return nil, err
@@ -97,46 +125,67 @@ func Start(opts Options) (*Env, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	op, err := operator.New(cfg, operator.Options{
-		SCIM:        scimserver.Options{Addr: addr},
-		MetricsAddr: "0",
-		ProbeAddr:   "0",
+	e.opts = operator.Options{
+		SCIM:          scimserver.Options{Addr: addr},
+		MetricsAddr:   "0",
+		ProbeAddr:     "0",
+		Restartable:   true,
+		Authorization: httpserver.Config{Listener: authzLn, CertFile: files.CertFile, KeyFile: files.KeyFile},
 		Webhook: webhook.Options{
 			Host:    te.WebhookInstallOptions.LocalServingHost,
 			Port:    te.WebhookInstallOptions.LocalServingPort,
 			CertDir: te.WebhookInstallOptions.LocalServingCertDir,
 		},
-	})
-	if err != nil {
+	}
+	e.AuthzURL = "https://" + authzLn.Addr().String() + authz.Path
+	if err := e.StartOperator(); err != nil {
 		_ = te.Stop()
 		return nil, err
 	}
+	// A restarted operator listens where the first one did.
+	e.opts.SCIM.Addr = e.SCIMAddr
+	e.opts.Authorization.Addr, e.opts.Authorization.Listener = authzLn.Addr().String(), nil
+	return e, nil
+}
+
+// StartOperator starts the operator (again, after StopOperator).
+func (e *Env) StartOperator() error {
+	op, err := operator.New(e.Config, e.opts)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), ctrl.Log))
 	e.cancel = cancel
+	e.done = make(chan error, 1)
 	go func() { e.done <- op.Start(ctx) }()
 	select {
 	case e.SCIMAddr = <-op.SCIM.Listening():
 	case err := <-e.done:
-		_ = te.Stop()
-		return nil, fmt.Errorf("operator stopped: %w", err)
+		return fmt.Errorf("operator stopped: %w", err)
 	case <-time.After(60 * time.Second):
-		e.Stop()
-		return nil, fmt.Errorf("SCIM endpoint did not start")
+		e.StopOperator()
+		return fmt.Errorf("SCIM endpoint did not start")
 	}
 	if !op.GetCache().WaitForCacheSync(ctx) {
-		e.Stop()
-		return nil, fmt.Errorf("cache did not sync")
+		e.StopOperator()
+		return fmt.Errorf("cache did not sync")
 	}
-	return e, nil
+	return nil
 }
 
-// Stop stops the operator, then the control plane.
-func (e *Env) Stop() {
+// StopOperator stops the operator and waits until it has stopped; the control
+// plane keeps running.
+func (e *Env) StopOperator() {
 	e.cancel()
 	select {
 	case <-e.done:
 	case <-time.After(30 * time.Second):
 	}
+}
+
+// Stop stops the operator, then the control plane.
+func (e *Env) Stop() {
+	e.StopOperator()
 	_ = e.Env.Stop()
 }
 

@@ -136,6 +136,11 @@ func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) 
 	obj.SetName(id)
 	obj.SetNamespace(d.Namespace)
 	obj.SetLabels(map[string]string{identityv1alpha1.DirectoryLabel: d.Name})
+	if k == Users {
+		// Set here, not by the controller, so a user deleted right after its
+		// creation is still held until its sessions are revoked.
+		obj.SetFinalizers([]string{identityv1alpha1.RevocationFinalizer})
+	}
 	s.stamp(obj)
 	if err := s.checkWrite(ctx, d, k, nil, obj); err != nil {
 		return nil, err
@@ -353,8 +358,12 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 		if apierrors.IsNotFound(err) {
 			return deleted, nil
 		}
-		if err != nil || deleted {
+		if err != nil {
 			return false, nil
+		}
+		if deleted {
+			// A finalizer may hold the object: being deleted is enough.
+			return cached.GetDeletionTimestamp() != nil, nil
 		}
 		// etcd resource versions increase monotonically; the API server
 		// treats them as opaque, but comparing them is what makes waiting

@@ -361,16 +361,16 @@ func TestGroupSubjectModeBindsTheOIDCGroupClaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The directory's groupPrefix is empty in these tests: the claim is the display name.
+	// The group claim is the directory's groupPrefix plus the display name.
 	eventually(t, "the RoleBinding names the group, not its members", func() bool {
 		var rb rbacv1.RoleBinding
 		if env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "scim-platform"}, &rb) != nil {
 			return false
 		}
-		return len(rb.Subjects) == 1 && rb.Subjects[0].Kind == rbacv1.GroupKind && rb.Subjects[0].Name == "Platform"
+		return len(rb.Subjects) == 1 && rb.Subjects[0].Kind == rbacv1.GroupKind && rb.Subjects[0].Name == "oidc:Platform"
 	})
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: "someone", Groups: []string{"Platform"},
+		User: "oidc:ann@example.com", Groups: []string{"oidc:Platform"},
 		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: ns},
 	}}
 	if err := env.Client.Create(context.Background(), sar); err != nil || !sar.Status.Allowed {

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-var defaultMapping = identityv1alpha1.KubernetesIdentity{UsernamePrefix: "oidc:"}
+var defaultMapping = identityv1alpha1.KubernetesIdentity{UsernamePrefix: "oidc:", GroupPrefix: "oidc:"}
 
 func zapLevel() zapcore.Level {
 	if testingVerbose() {
@@ -161,14 +161,31 @@ func (c *scimClient) group(id string) *identityv1alpha1.ScimGroup {
 	return &g
 }
 
-// countUsers counts the ScimUsers in the directory namespace.
+// countUsers counts the ScimUsers in the directory namespace once deleted
+// users are gone: a deleted user is held by the revocation finalizer until
+// its sessions are revoked, which takes moments.
 func (c *scimClient) countUsers() int {
 	c.t.Helper()
+	return len(settledUsers(c.t, c.namespace).Items)
+}
+
+// settledUsers lists the ScimUsers of a namespace after every deleted one
+// has finished its revocation and disappeared.
+func settledUsers(t *testing.T, ns string) *identityv1alpha1.ScimUserList {
+	t.Helper()
 	var l identityv1alpha1.ScimUserList
-	if err := env.Client.List(context.Background(), &l, client.InNamespace(c.namespace)); err != nil {
-		c.t.Fatal(err)
-	}
-	return len(l.Items)
+	eventually(t, "deleted users finish revocation", func() bool {
+		if err := env.Client.List(context.Background(), &l, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range l.Items {
+			if !u.DeletionTimestamp.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	return &l
 }
 
 // countGroups counts the ScimGroups in the directory namespace.

@@ -288,11 +288,8 @@ func match(want, got any, at string) error {
 // namespace with an expectResources step.
 func (r *replayer) checkResources(t *testing.T, e *expectResources) {
 	ctx := context.Background()
-	var users identityv1alpha1.ScimUserList
+	users := settledUsers(t, r.c.namespace)
 	var groups identityv1alpha1.ScimGroupList
-	if err := env.Client.List(ctx, &users, client.InNamespace(r.c.namespace)); err != nil {
-		t.Fatal(err)
-	}
 	if err := env.Client.List(ctx, &groups, client.InNamespace(r.c.namespace)); err != nil {
 		t.Fatal(err)
 	}
