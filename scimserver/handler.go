@@ -83,7 +83,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			s.Log.Info("SCIM request",
 				"requestID", reqID, "directory", req.dir.Name, "token", req.identity.TokenName,
-				"clientIP", clientIP(r), "method", r.Method, "resourceType", resourceType(r.URL.Path),
+				"clientIP", clientIP(r), "method", r.Method, "resourceType", resourceType(r.URL.Path), "resourceID", resourceID(r.URL.Path),
 				"status", rec.status, "latency", time.Since(start).String())
 		}()
 		if err := s.prepare(r, req); err != nil {
@@ -194,6 +194,20 @@ func resourceType(p string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// resourceID is the id segment of a path, e.g. the user id of /Users/<id>;
+// ids are server-generated UUIDs, not personal data.
+func resourceID(p string) string {
+	rest, ok := strings.CutPrefix(p, BasePath)
+	if !ok {
+		return ""
+	}
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) != 3 || strings.HasPrefix(parts[2], ".") {
+		return ""
+	}
+	return parts[2]
 }
 
 // readJSONObject reads a request body that must be one JSON object.

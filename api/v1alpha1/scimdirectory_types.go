@@ -58,7 +58,7 @@ type ScimDirectoryStatus struct {
 	// groups is the number of ScimGroups.
 	// +optional
 	Groups int32 `json:"groups"`
-	// lastRequestTime is when an identity provider last called the SCIM endpoint (updated at most once a minute).
+	// lastRequestTime is when an identity provider last called the SCIM endpoint (written at most every 30 seconds per replica).
 	// +optional
 	LastRequestTime *metav1.Time `json:"lastRequestTime,omitempty"`
 	// observedGeneration is the generation last reconciled successfully.

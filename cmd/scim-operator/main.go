@@ -62,6 +62,11 @@ func run() error {
 	fs.StringVar(&opts.SCIM.KeyFile, "tls-key-file", "", "TLS private key matching -tls-cert-file.")
 	fs.StringVar(&opts.SCIM.ExternalURL, "external-url", "", "scheme://host[:port] under which identity providers reach the endpoint; used in meta.location. Default: each request's Host.")
 	fs.Int64Var(&opts.SCIM.MaxBodyBytes, "max-body-bytes", 1<<20, "Largest accepted request body; larger ones get 413.")
+	fs.StringVar(&opts.Authorization.Addr, "authz-bind-address", ":9443", "Address of the authorization webhook the kube-apiserver asks (SubjectAccessReview API, path /authorize); 0 disables it.")
+	fs.StringVar(&opts.Authorization.CertFile, "authz-tls-cert-file", "", "TLS certificate of the authorization webhook (reloaded on change). Required unless the webhook is disabled.")
+	fs.StringVar(&opts.Authorization.KeyFile, "authz-tls-key-file", "", "TLS private key matching -authz-tls-cert-file.")
+	fs.IntVar(&opts.Webhook.Port, "webhook-port", 0, "Port of the admission webhook that refuses Scim*Bindings their creator may not bind; 0 disables it. Serves tls.crt/tls.key from -webhook-cert-dir.")
+	fs.StringVar(&opts.Webhook.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory with the admission webhook's tls.crt and tls.key.")
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "Run controllers on one replica at a time (the SCIM endpoint runs on all).")
@@ -71,6 +76,9 @@ func run() error {
 	flag.Parse()
 	if (opts.SCIM.CertFile == "") != (opts.SCIM.KeyFile == "") {
 		return fmt.Errorf("-tls-cert-file and -tls-key-file go together")
+	}
+	if opts.Authorization.Addr != "0" && (opts.Authorization.CertFile == "" || opts.Authorization.KeyFile == "") {
+		return fmt.Errorf("the authorization webhook needs -authz-tls-cert-file and -authz-tls-key-file (the kube-apiserver only calls it over HTTPS); disable it with -authz-bind-address=0")
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	op, err := operator.New(ctrl.GetConfigOrDie(), opts)
@@ -87,7 +95,11 @@ func tokenCommand(args []string) error {
 	fs := flag.NewFlagSet("token "+args[0], flag.ExitOnError)
 	directory := fs.String("directory", "default", "ScimDirectory the token is for.")
 	name := fs.String("name", "", "Name of the token, e.g. the identity provider: okta, entra.")
+	kubeconfig := fs.String("kubeconfig", "", "Kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).")
 	_ = fs.Parse(args[1:])
+	if *kubeconfig != "" {
+		_ = os.Setenv("KUBECONFIG", *kubeconfig)
+	}
 	c, err := client.New(ctrl.GetConfigOrDie(), client.Options{Scheme: operator.Scheme})
 	if err != nil {
 		return err

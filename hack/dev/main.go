@@ -36,14 +36,22 @@ func main() {
 
 func run(addr string) error {
 	fmt.Fprintln(os.Stderr, "Starting kube-apiserver, etcd and scim-operator ...")
-	env, err := testenv.Start(testenv.Options{SCIMAddr: addr})
+	dir := filepath.Join(testenv.RepoRoot(), "bin", "dev")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// The API server's AuthorizationConfiguration (webhook before RBAC) and
+	// the webhook's certificate are written to bin/dev for people to read.
+	env, err := testenv.Start(testenv.Options{SCIMAddr: addr, ConfigDir: dir})
 	if err != nil {
 		return err
 	}
 	defer env.Stop()
 
 	ctx := context.Background()
-	base, tok, err := env.Directory(ctx, "default", "scim-default", identityv1alpha1.KubernetesIdentity{UsernamePrefix: "oidc:"})
+	base, tok, err := env.Directory(ctx, "default", "scim-default", identityv1alpha1.KubernetesIdentity{
+		UsernamePrefix: testenv.UsernamePrefix, GroupPrefix: testenv.UsernamePrefix,
+	})
 	if err != nil {
 		return err
 	}
@@ -53,10 +61,6 @@ func run(addr string) error {
 	}
 	kubeconfig, err := admin.KubeConfig()
 	if err != nil {
-		return err
-	}
-	dir := filepath.Join(testenv.RepoRoot(), "bin", "dev")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	kcPath := filepath.Join(dir, "kubeconfig")
@@ -75,13 +79,23 @@ scim-operator is running on a local control plane.
   Kubeconfig:     %s
 
 Try:
-  source bin/dev/env
+  export $(cat bin/dev/env)
   curl -s -H "Authorization: Bearer $SCIM_TOKEN" -H 'Content-Type: application/scim+json' \
        -d '{"userName":"ann@example.com","name":{"givenName":"Ann"}}' $SCIM_URL/Users
-  KUBECONFIG=%s kubectl get scimusers -n scim-default
+  KUBECONFIG=%[4]s kubectl get scimusers -n scim-default
+
+Watch revocation (the API server asks the operator's authorization webhook first;
+its configuration is %[5]s):
+  kubectl create clusterrolebinding ann-admin --clusterrole=cluster-admin --user=oidc:ann@example.com
+  kubectl auth can-i list pods --as oidc:ann@example.com          # yes
+  ID=$(curl -s -H "Authorization: Bearer $SCIM_TOKEN" "$SCIM_URL/Users?filter=userName%%20eq%%20%%22ann@example.com%%22" | jq -r '.Resources[0].id')
+  curl -s -X PATCH -H "Authorization: Bearer $SCIM_TOKEN" -H 'Content-Type: application/scim+json' \
+       -d '{"Operations":[{"op":"replace","value":{"active":false}}]}' $SCIM_URL/Users/$ID >/dev/null
+  kubectl auth can-i list pods --as oidc:ann@example.com          # Forbidden: the user is deactivated ...
+  kubectl get scimusers -n scim-default                           # STATUS Revoked
 
 Press Ctrl-C to stop.
-`, base, tok, kcPath, kcPath)
+`, base, tok, kcPath, kcPath, filepath.Join(dir, "authorization-config.yaml"))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

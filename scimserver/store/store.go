@@ -150,7 +150,13 @@ func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) 
 		return nil, err
 	}
 	if err := s.Client.Create(ctx, obj); err != nil {
-		s.release(ctx, d, k, name, id)
+		// Release the name only when the create surely failed. After a
+		// timeout the object may exist: keeping the claim makes a quick
+		// retry get 409 instead of a duplicate, and a claim whose holder
+		// never appeared is taken over once claimGrace has passed.
+		if definiteFailure(err) {
+			s.release(ctx, d, k, name, id)
+		}
 		return nil, apiError(err)
 	}
 	s.waitSynced(ctx, k, obj, false)
@@ -371,6 +377,12 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 		have, _ := strconv.ParseUint(cached.GetResourceVersion(), 10, 64)
 		return have >= want || cached.GetResourceVersion() == obj.GetResourceVersion(), nil
 	})
+}
+
+// definiteFailure reports whether the API server surely did not apply a write.
+func definiteFailure(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsAlreadyExists(err) || apierrors.IsRequestEntityTooLargeError(err) || apierrors.IsConflict(err)
 }
 
 // apiError turns an API server error into a SCIM error. Anything the client
