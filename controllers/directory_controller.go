@@ -102,12 +102,14 @@ func (r *DirectoryReconciler) ensureNamespace(ctx context.Context, dir *identity
 }
 
 func (r *DirectoryReconciler) count(ctx context.Context, dir *identityv1alpha1.ScimDirectory) error {
+	// Counting only reads: skip the deep copy of every user (at 100,000
+	// users the copies dominated the operator's CPU during bulk imports).
 	var users identityv1alpha1.ScimUserList
-	if err := r.Client.List(ctx, &users, client.InNamespace(dir.Spec.Namespace)); err != nil {
+	if err := r.Client.List(ctx, &users, client.InNamespace(dir.Spec.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	var groups identityv1alpha1.ScimGroupList
-	if err := r.Client.List(ctx, &groups, client.InNamespace(dir.Spec.Namespace)); err != nil {
+	if err := r.Client.List(ctx, &groups, client.InNamespace(dir.Spec.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	dir.Status.Users, dir.Status.ActiveUsers, dir.Status.Groups = int32(len(users.Items)), 0, int32(len(groups.Items))

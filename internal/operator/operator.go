@@ -94,11 +94,15 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		LeaderElectionID:              "scim-operator.identity.scim-operator.io",
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:             {Label: tokenSecrets},
-			&rbacv1.RoleBinding{}:        {Label: managedBindings},
-			&rbacv1.ClusterRoleBinding{}: {Label: managedBindings},
-		}},
+		Cache: cache.Options{
+			// managedFields are never read and cost memory and copy time on
+			// every cached object.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&corev1.Secret{}:             {Label: tokenSecrets},
+				&rbacv1.RoleBinding{}:        {Label: managedBindings},
+				&rbacv1.ClusterRoleBinding{}: {Label: managedBindings},
+			}},
 		WebhookServer: webhook.NewServer(opts.Webhook),
 		Controller:    config.Controller{SkipNameValidation: &opts.Restartable},
 	})
