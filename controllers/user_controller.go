@@ -9,11 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -225,13 +228,48 @@ func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return reqs
 	})
+	usePriorityQueue := true
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&identityv1alpha1.ScimUser{}, builder.WithPredicates(specOrDeletion())).
-		Watches(&identityv1alpha1.ScimDirectory{}, usersOfDirectory, builder.WithPredicates(specOrDeletion())).
-		// Revocations must not queue behind a burst of creations.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("scimuser").
+		Watches(&identityv1alpha1.ScimUser{}, revocationFirst(), builder.WithPredicates(specOrDeletion())).
+		Watches(&identityv1alpha1.ScimDirectory{}, usersOfDirectory, builder.WithPredicates(specOrDeletion())).
+		// A priority queue lets deactivations and deletions overtake the
+		// routine status work of a bulk import (revocationFirst).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4, UsePriorityQueue: &usePriorityQueue}).
 		Complete(r)
+}
+
+// revocationPriority ranks changes that start or end a revocation above
+// everything else in the user controller's queue.
+const revocationPriority = 100
+
+// revocationFirst enqueues ScimUser events, putting the ones that start or
+// end a revocation (active flips, a deletion begins) at the head of the
+// queue: a leaver must not wait behind an import of 100,000 new users.
+func revocationFirst() handler.EventHandler {
+	enqueue := func(o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], urgent bool) {
+		req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)}
+		if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && urgent {
+			p := revocationPriority
+			pq.AddWithOpts(priorityqueue.AddOpts{Priority: &p}, req)
+			return
+		}
+		q.Add(req)
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			u := e.Object.(*identityv1alpha1.ScimUser)
+			enqueue(u, q, !u.Spec.IsActive())
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			old, cur := e.ObjectOld.(*identityv1alpha1.ScimUser), e.ObjectNew.(*identityv1alpha1.ScimUser)
+			urgent := old.Spec.IsActive() != cur.Spec.IsActive() || old.DeletionTimestamp.IsZero() != cur.DeletionTimestamp.IsZero()
+			enqueue(cur, q, urgent)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.Object, q, false)
+		},
+	}
 }
 
 // KubernetesUsername is the name under which the kube-apiserver knows a user,
