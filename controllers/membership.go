@@ -127,29 +127,16 @@ func (v directoryView) flatten(ctx context.Context, roots []*identityv1alpha1.Sc
 	return m, nil
 }
 
-// ancestors returns the ids of the groups that contain member directly or
-// through nesting, each once.
+// ancestors returns the groups that contain member directly or through
+// nesting, each once.
 func (v directoryView) ancestors(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
-	var out []*identityv1alpha1.ScimGroup
-	seen := map[string]bool{member: true}
-	frontier := []string{member}
-	for len(frontier) > 0 {
-		var next []string
-		for _, id := range frontier {
-			var list identityv1alpha1.ScimGroupList
-			if err := v.c.List(ctx, &list, client.InNamespace(v.ns), client.MatchingFields{index.GroupMember: id}); err != nil {
-				return nil, err
-			}
-			for i := range list.Items {
-				g := &list.Items[i]
-				if !seen[g.Name] {
-					seen[g.Name] = true
-					out = append(out, g)
-					next = append(next, g.Name)
-				}
-			}
-		}
-		frontier = next
+	groups, err := index.GroupsContaining(ctx, v.c, v.ns, member)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*identityv1alpha1.ScimGroup, len(groups))
+	for i, c := range groups {
+		out[i] = c.Group
 	}
 	return out, nil
 }

@@ -154,23 +154,13 @@ func primaryEmail(u *identityv1alpha1.ScimUser) string {
 // groupsOf returns the ids of every group that contains the user, directly
 // or through nesting.
 func (a *Authorizer) groupsOf(ctx context.Context, ns, userID string) (map[string]bool, error) {
-	seen := map[string]bool{}
-	frontier := []string{userID}
-	for len(frontier) > 0 {
-		var next []string
-		for _, id := range frontier {
-			var list identityv1alpha1.ScimGroupList
-			if err := a.Reader.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{index.GroupMember: id}, noCopy); err != nil {
-				return nil, err
-			}
-			for _, g := range list.Items {
-				if !seen[g.Name] {
-					seen[g.Name] = true
-					next = append(next, g.Name)
-				}
-			}
-		}
-		frontier = next
+	groups, err := index.GroupsContaining(ctx, a.Reader, ns, userID, noCopy)
+	if err != nil {
+		return nil, err
 	}
-	return seen, nil
+	ids := make(map[string]bool, len(groups))
+	for _, c := range groups {
+		ids[c.Group.Name] = true
+	}
+	return ids, nil
 }

@@ -94,7 +94,7 @@ func DecodeRequest(body []byte) (*Request, error) {
 // the result is checked with schema.Validate. Errors are *scimerr.Error whose
 // detail names the failing operation.
 func Apply(rt *schema.ResourceType, res map[string]any, ops []Operation) (map[string]any, error) {
-	out, _ := deepCopy(res).(map[string]any)
+	out, _ := schema.DeepCopy(res).(map[string]any)
 	if out == nil {
 		out = map[string]any{}
 	}
@@ -409,7 +409,7 @@ func (t *target) apply(res map[string]any, kind string, v any) error {
 		case kind == "add":
 			err = t.merge(e, nv)
 		default: // replace the element, keeping its immutable sub-attributes, which must not change
-			nm, isMap := deepCopy(nv).(map[string]any)
+			nm, isMap := schema.DeepCopy(nv).(map[string]any)
 			if !isMap {
 				return scimerr.BadRequest(scimerr.InvalidValue, "a value of %q must be an object", name)
 			}
@@ -453,7 +453,7 @@ func (t *target) assign(obj map[string]any, a *schema.Attribute, v any) error {
 	if v == nil {
 		delete(obj, a.Name)
 	} else {
-		obj[a.Name] = deepCopy(v)
+		obj[a.Name] = schema.DeepCopy(v)
 	}
 	return nil
 }
@@ -682,22 +682,4 @@ func clean(v any) (any, bool) {
 		return onePrimary(out, nil), len(out) == 0
 	}
 	return v, false
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		l := make([]any, len(x))
-		for i, e := range x {
-			l[i] = deepCopy(e)
-		}
-		return l
-	}
-	return v
 }

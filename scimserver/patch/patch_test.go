@@ -398,7 +398,7 @@ func FuzzApply(f *testing.F) {
 			rt  *schema.ResourceType
 			res map[string]any
 		}{{schema.UserResourceType, user}, {schema.GroupResourceType, group}} {
-			before := deepCopy(c.res)
+			before := schema.DeepCopy(c.res)
 			if _, err := Apply(c.rt, c.res, req.Operations); err != nil {
 				if e, ok := scimerr.As(err); !ok || e.Status != http.StatusBadRequest {
 					t.Fatalf("Apply returned %v, want a 400 SCIM error", err)

@@ -36,7 +36,7 @@ func Project(rt *ResourceType, res map[string]any, attributes, excludedAttribute
 	p := projection{inc: rt.selection(attributes), exc: rt.selection(excludedAttributes), listed: len(attributes) > 0}
 	out := map[string]any{}
 	if v, ok := res["schemas"]; ok {
-		out["schemas"] = deepCopy(v)
+		out["schemas"] = DeepCopy(v)
 	}
 	for _, s := range rt.Schemas() {
 		src, dst := rt.container(res, s), out
@@ -116,7 +116,7 @@ func (p projection) included(a *Attribute) bool {
 // it returns nil if nothing of a complex value remains.
 func (p projection) value(a *Attribute, v any) any {
 	if a.Type != TypeComplex {
-		return deepCopy(v)
+		return DeepCopy(v)
 	}
 	inc, exc := p.inc[a], p.exc[a]
 	if a.Returned == ReturnedAlways {
@@ -140,7 +140,7 @@ func (p projection) value(a *Attribute, v any) any {
 		out := map[string]any{}
 		for k, x := range m {
 			if keep(a.Sub(k)) {
-				out[k] = deepCopy(x)
+				out[k] = DeepCopy(x)
 			}
 		}
 		if len(out) == 0 {
@@ -167,18 +167,20 @@ func (p projection) value(a *Attribute, v any) any {
 	return out
 }
 
-func deepCopy(v any) any {
+// DeepCopy copies a JSON value (objects and arrays recursively), so a
+// resource can be changed without touching the original.
+func DeepCopy(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, e := range x {
-			m[k] = deepCopy(e)
+			m[k] = DeepCopy(e)
 		}
 		return m
 	case []any:
 		l := make([]any, len(x))
 		for i, e := range x {
-			l[i] = deepCopy(e)
+			l[i] = DeepCopy(e)
 		}
 		return l
 	}

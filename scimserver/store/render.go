@@ -76,37 +76,22 @@ func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Objec
 // member index: direct groups, then the groups that contain those, and so on.
 // Every group is visited once, so membership cycles end.
 func (s *Store) userGroups(ctx context.Context, d Dir, userID string) ([]any, error) {
-	var out []any
-	seen := map[string]bool{}
-	frontier := []string{userID}
-	direct := true
-	for len(frontier) > 0 {
-		var next []string
-		for _, member := range frontier {
-			var list identityv1alpha1.ScimGroupList
-			if err := s.Client.List(ctx, &list, client.InNamespace(d.Namespace), client.MatchingFields{index.GroupMember: member}); err != nil {
-				return nil, apiError(err)
-			}
-			for i := range list.Items {
-				g := &list.Items[i]
-				if seen[g.Name] || g.DeletionTimestamp != nil {
-					continue
-				}
-				seen[g.Name] = true
-				typ := "indirect"
-				if direct {
-					typ = "direct"
-				}
-				out = append(out, map[string]any{
-					"value":   g.Name,
-					"display": g.Spec.DisplayName,
-					"type":    typ,
-					"$ref":    d.BaseURL + "/Groups/" + g.Name,
-				})
-				next = append(next, g.Name)
-			}
+	groups, err := index.GroupsContaining(ctx, s.Client, d.Namespace, userID)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := make([]any, 0, len(groups))
+	for _, c := range groups {
+		typ := "indirect"
+		if c.Direct {
+			typ = "direct"
 		}
-		frontier, direct = next, false
+		out = append(out, map[string]any{
+			"value":   c.Group.Name,
+			"display": c.Group.Spec.DisplayName,
+			"type":    typ,
+			"$ref":    d.BaseURL + "/Groups/" + c.Group.Name,
+		})
 	}
 	return out, nil
 }
