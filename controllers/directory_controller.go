@@ -38,7 +38,7 @@ type DirectoryReconciler struct {
 // +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimusers;scimgroups,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimusers/status;scimgroups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -58,13 +58,19 @@ func (r *DirectoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	setReady(&dir.Status.Conditions, dir.Generation, reason == "", reason, message)
+	r.setDeletionGuardCondition(&dir, before)
+	requeue, err := r.setTokensExpiringCondition(ctx, &dir, before)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if reason == "" {
 		dir.Status.ObservedGeneration = dir.Generation
 	}
+	result := ctrl.Result{RequeueAfter: requeue}
 	if equalStatus(before, &dir.Status) {
-		return ctrl.Result{}, nil
+		return result, nil
 	}
-	return ctrl.Result{}, r.Client.Status().Patch(ctx, &dir, client.MergeFrom(base))
+	return result, r.Client.Status().Patch(ctx, &dir, client.MergeFrom(base))
 }
 
 // ensureNamespace creates the directory namespace when missing. It returns a
@@ -132,7 +138,10 @@ func (r *DirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return nil
 	})
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&identityv1alpha1.ScimDirectory{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Annotations carry the deletion guard's trip and release.
+		For(&identityv1alpha1.ScimDirectory{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		// Token Secrets (the cache holds only those) map to their directory by label.
+		Watches(&corev1.Secret{}, toDirectory).
 		Watches(&identityv1alpha1.ScimUser{}, toDirectory, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&identityv1alpha1.ScimGroup{}, toDirectory, builder.WithPredicates(createOrDelete())).
 		Named("scimdirectory").

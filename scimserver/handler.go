@@ -86,6 +86,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				"clientIP", clientIP(r), "method", r.Method, "resourceType", resourceType(r.URL.Path), "resourceID", resourceID(r.URL.Path),
 				"status", rec.status, "latency", time.Since(start).String())
 		}()
+		release, err := s.limits.acquire()
+		if err != nil {
+			writeError(rec, err)
+			return
+		}
+		defer release()
 		if err := s.prepare(r, req); err != nil {
 			writeError(rec, err)
 			return
@@ -121,7 +127,10 @@ func (s *Server) prepare(r *http.Request, req *request) error {
 	}
 	req.identity = id
 	req.dir = store.Dir{Name: dir.Name, Namespace: dir.Spec.Namespace, BaseURL: s.baseURL(r, dir.Name)}
-	s.touch(dir.Name)
+	s.touch(dir.Name, id.Secret)
+	if err := s.limits.allow(id.Secret); err != nil {
+		return err
+	}
 	if !acceptable(r.Header.Values("Accept")) {
 		return scimerr.New(http.StatusNotAcceptable, "", "responses are application/scim+json; the Accept header allows neither it nor application/json")
 	}

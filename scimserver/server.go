@@ -8,10 +8,12 @@ package scimserver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -42,6 +44,12 @@ type Options struct {
 	ExternalURL string
 	// MaxBodyBytes limits request bodies (413 beyond).
 	MaxBodyBytes int64
+	// RatePerToken is each token's sustained request rate (requests per
+	// second, 429 beyond); 0 means unlimited. RateBurst is its bucket size.
+	RatePerToken float64
+	RateBurst    int
+	// MaxConcurrent bounds the requests served at once (503 beyond); 0 means unbounded.
+	MaxConcurrent int
 }
 
 // Server is the SCIM HTTP endpoint; it runs as a controller-runtime Runnable.
@@ -53,8 +61,13 @@ type Server struct {
 	Client client.Client
 	Log    logr.Logger
 
+	limits *limiter
+
 	mu          sync.Mutex
 	lastRequest map[string]time.Time
+	// lastUsed remembers when each token Secret (namespace/name) last
+	// authenticated a request; flushed to the Secret's annotation.
+	lastUsed map[string]time.Time
 
 	listening chan string
 }
@@ -64,7 +77,9 @@ func NewServer(opts Options, st *store.Store, auth *token.Authenticator, c clien
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	return &Server{Options: opts, Store: st, Auth: auth, Client: c, Log: log, lastRequest: map[string]time.Time{}, listening: make(chan string, 1)}
+	return &Server{Options: opts, Store: st, Auth: auth, Client: c, Log: log,
+		limits:      newLimiter(opts.RatePerToken, opts.RateBurst, opts.MaxConcurrent),
+		lastRequest: map[string]time.Time{}, lastUsed: map[string]time.Time{}, listening: make(chan string, 1)}
 }
 
 // NeedLeaderElection is false: every replica serves SCIM.
@@ -83,10 +98,12 @@ func (s *Server) Start(ctx context.Context) error {
 	})
 }
 
-// touch remembers that a directory was called.
-func (s *Server) touch(dir string) {
+// touch remembers that a directory was called with a token.
+func (s *Server) touch(dir, tokenSecret string) {
+	now := time.Now()
 	s.mu.Lock()
-	s.lastRequest[dir] = time.Now()
+	s.lastRequest[dir] = now
+	s.lastUsed[tokenSecret] = now
 	s.mu.Unlock()
 }
 
@@ -101,9 +118,18 @@ func (s *Server) flushLastRequests(ctx context.Context) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		pending := s.lastRequest
-		s.lastRequest = map[string]time.Time{}
+		pending, used := s.lastRequest, s.lastUsed
+		s.lastRequest, s.lastUsed = map[string]time.Time{}, map[string]time.Time{}
 		s.mu.Unlock()
+		for key, at := range used {
+			ns, name, _ := strings.Cut(key, "/")
+			sec := &corev1.Secret{}
+			sec.Namespace, sec.Name = ns, name
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, token.LastUsedAnnotation, at.UTC().Format(time.RFC3339))
+			if err := s.Client.Patch(ctx, sec, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+				s.Log.V(1).Info("Could not record token use", "secret", key, "err", err.Error())
+			}
+		}
 		for name, at := range pending {
 			dir := &identityv1alpha1.ScimDirectory{}
 			dir.Name = name

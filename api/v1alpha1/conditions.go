@@ -12,6 +12,12 @@ const (
 	TokenHashKey = "sha256"
 	// LastModifiedAnnotation records SCIM meta.lastModified (RFC 3339), written with every SCIM write.
 	LastModifiedAnnotation = "identity.scim-operator.io/last-modified"
+	// DeletionGuardTrippedAnnotation is set by the SCIM server (RFC 3339) when
+	// the deletion guard refuses an operation.
+	DeletionGuardTrippedAnnotation = "identity.scim-operator.io/deletion-guard-tripped"
+	// DeletionGuardReleaseAnnotation, set by an administrator to a time after
+	// the trip (RFC 3339), releases the guard.
+	DeletionGuardReleaseAnnotation = "identity.scim-operator.io/release-deletion-guard"
 	// RevocationFinalizer holds a deleted ScimUser until its sessions are revoked.
 	RevocationFinalizer = "identity.scim-operator.io/revocation"
 	// ClaimLabel marks a Lease that reserves a unique name (userName or group displayName).
@@ -25,6 +31,12 @@ const (
 	// SessionsRevokedCondition is True once every way an inactive or deleted
 	// user reached the cluster and its apps is cut.
 	SessionsRevokedCondition = "SessionsRevoked"
+	// DeletionGuardCondition is True while the directory's deletion guard
+	// refuses deletions and deactivations.
+	DeletionGuardCondition = "DeletionGuard"
+	// TokensExpiringCondition is True when a token of the directory expires
+	// within a week (or has expired).
+	TokensExpiringCondition = "TokensExpiring"
 )
 
 // Condition reasons.
@@ -41,6 +53,14 @@ const (
 	ReasonActive = "Active"
 	// ReasonInactive: the user was deactivated by the identity provider.
 	ReasonInactive = "Inactive"
+	// ReasonTripped: the deletion guard refuses deletions and deactivations.
+	ReasonTripped = "Tripped"
+	// ReasonReleased: the deletion guard allows deletions and deactivations.
+	ReasonReleased = "Released"
+	// ReasonExpiring: a token expires soon or has expired.
+	ReasonExpiring = "Expiring"
+	// ReasonValid: every token is valid for more than a week.
+	ReasonValid = "Valid"
 	// ReasonRevoking: the user is inactive or deleted and revocation is under way.
 	ReasonRevoking = "Revoking"
 	// ReasonRevoked: every revocation step completed.

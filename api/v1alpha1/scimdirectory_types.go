@@ -45,6 +45,25 @@ type ScimDirectorySpec struct {
 	// kubernetes maps SCIM identities to Kubernetes user and group names.
 	// +optional
 	Kubernetes KubernetesIdentity `json:"kubernetes,omitempty"`
+	// deletionGuard caps deletions and deactivations per time window, so a
+	// misconfigured identity provider cannot remove everyone at once.
+	// +optional
+	DeletionGuard *DeletionGuard `json:"deletionGuard,omitempty"`
+}
+
+// DeletionGuard caps deletions and deactivations. Past the cap, further ones
+// are refused with 503 and Retry-After, the directory reports the
+// DeletionGuard condition, and an administrator releases the guard by
+// setting the annotation identity.scim-operator.io/release-deletion-guard.
+type DeletionGuard struct {
+	// maxOperations is how many deletions and deactivations the window allows.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	MaxOperations int32 `json:"maxOperations"`
+	// window is the sliding time window, e.g. "1h".
+	// +optional
+	// +kubebuilder:default="1h"
+	Window metav1.Duration `json:"window,omitempty"`
 }
 
 // ScimDirectoryStatus is the observed state of a directory.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"text/tabwriter"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,7 +29,7 @@ groups into Kubernetes custom resources and cluster access.
 
 Usage:
   scim-operator [flags]                         run the operator (see flags below)
-  scim-operator token create -directory NAME -name TOKEN
+  scim-operator token create -directory NAME -name TOKEN [-expires 2160h]
                                                 create a bearer token; printed once
   scim-operator token list -directory NAME      list a directory's tokens (no secrets)
   scim-operator token revoke -directory NAME -name TOKEN
@@ -62,6 +63,10 @@ func run() error {
 	fs.StringVar(&opts.SCIM.KeyFile, "tls-key-file", "", "TLS private key matching -tls-cert-file.")
 	fs.StringVar(&opts.SCIM.ExternalURL, "external-url", "", "scheme://host[:port] under which identity providers reach the endpoint; used in meta.location. Default: each request's Host.")
 	fs.Int64Var(&opts.SCIM.MaxBodyBytes, "max-body-bytes", 1<<20, "Largest accepted request body; larger ones get 413.")
+	fs.Float64Var(&opts.SCIM.RatePerToken, "rate-limit", 50, "Sustained SCIM requests per second allowed per token; beyond, 429 with Retry-After. 0 disables the limit.")
+	fs.IntVar(&opts.SCIM.RateBurst, "rate-burst", 200, "Requests a token may send in a burst above -rate-limit.")
+	fs.IntVar(&opts.SCIM.MaxConcurrent, "max-concurrent-requests", 256, "SCIM requests served at once; beyond, 503 with Retry-After. 0 means unbounded.")
+	insecureHTTP := fs.Bool("scim-insecure-http", false, "Serve SCIM over plain HTTP when no certificate is given. Only for local development: bearer tokens would cross the network in the clear.")
 	fs.StringVar(&opts.Authorization.Addr, "authz-bind-address", ":9443", "Address of the authorization webhook the kube-apiserver asks (SubjectAccessReview API, path /authorize); 0 disables it.")
 	fs.StringVar(&opts.Authorization.CertFile, "authz-tls-cert-file", "", "TLS certificate of the authorization webhook (reloaded on change). Required unless the webhook is disabled.")
 	fs.StringVar(&opts.Authorization.KeyFile, "authz-tls-key-file", "", "TLS private key matching -authz-tls-cert-file.")
@@ -76,6 +81,9 @@ func run() error {
 	flag.Parse()
 	if (opts.SCIM.CertFile == "") != (opts.SCIM.KeyFile == "") {
 		return fmt.Errorf("-tls-cert-file and -tls-key-file go together")
+	}
+	if opts.SCIM.CertFile == "" && !*insecureHTTP {
+		return fmt.Errorf("the SCIM endpoint needs -tls-cert-file and -tls-key-file; for local development only, -scim-insecure-http serves plain HTTP")
 	}
 	if opts.Authorization.Addr != "0" && (opts.Authorization.CertFile == "" || opts.Authorization.KeyFile == "") {
 		return fmt.Errorf("the authorization webhook needs -authz-tls-cert-file and -authz-tls-key-file (the kube-apiserver only calls it over HTTPS); disable it with -authz-bind-address=0")
@@ -95,6 +103,7 @@ func tokenCommand(args []string) error {
 	fs := flag.NewFlagSet("token "+args[0], flag.ExitOnError)
 	directory := fs.String("directory", "default", "ScimDirectory the token is for.")
 	name := fs.String("name", "", "Name of the token, e.g. the identity provider: okta, entra.")
+	expires := fs.Duration("expires", 0, "With create: how long the token works, e.g. 2160h (90 days); 0 means it does not expire. A Warning Event and the directory's TokensExpiring condition announce the end a week before.")
 	kubeconfig := fs.String("kubeconfig", "", "Kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).")
 	_ = fs.Parse(args[1:])
 	if *kubeconfig != "" {
@@ -114,7 +123,7 @@ func tokenCommand(args []string) error {
 		if *name == "" {
 			return fmt.Errorf("-name is required")
 		}
-		tok, _, err := token.Create(ctx, c, &dir, *name)
+		tok, _, err := token.Create(ctx, c, &dir, *name, *expires)
 		if err != nil {
 			return err
 		}
@@ -129,9 +138,11 @@ func tokenCommand(args []string) error {
 		}
 		sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
 		w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tCREATED\tSECRET")
+		fmt.Fprintln(w, "NAME\tCREATED\tEXPIRES\tLAST USED\tSECRET")
 		for _, s := range list.Items {
-			fmt.Fprintf(w, "%s\t%s\t%s/%s\n", s.Labels[identityv1alpha1.TokenNameLabel], s.CreationTimestamp.UTC().Format("2006-01-02T15:04:05Z"), s.Namespace, s.Name)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s/%s\n", s.Labels[identityv1alpha1.TokenNameLabel],
+				s.CreationTimestamp.UTC().Format(time.RFC3339), orNever(s.Annotations[token.ExpiresAnnotation]),
+				orNever(s.Annotations[token.LastUsedAnnotation]), s.Namespace, s.Name)
 		}
 		return w.Flush()
 	case "revoke":
@@ -143,4 +154,11 @@ func tokenCommand(args []string) error {
 		return c.Delete(ctx, sec)
 	}
 	return fmt.Errorf("unknown token subcommand %q", args[0])
+}
+
+func orNever(s string) string {
+	if s == "" {
+		return "never"
+	}
+	return s
 }

@@ -57,7 +57,18 @@ func Serve(ctx context.Context, c Config) error {
 			return fmt.Errorf("%s: loading TLS certificate: %w", c.Name, err)
 		}
 		go func() { _ = cw.Start(ctx) }()
-		ln = tls.NewListener(ln, &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cw.GetCertificate, NextProtos: []string{"h2", "http/1.1"}})
+		ln = tls.NewListener(ln, &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// TLS 1.2 suites limited to forward-secret AEAD ones (TLS 1.3's
+			// are fixed by the standard library).
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			},
+			GetCertificate: cw.GetCertificate,
+			NextProtos:     []string{"h2", "http/1.1"},
+		})
 	}
 	if c.Listening != nil {
 		c.Listening <- ln.Addr().String()

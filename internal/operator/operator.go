@@ -131,7 +131,8 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			Handler: &scimwebhook.BindingValidator{Client: mgr.GetClient(), Decoder: admission.NewDecoder(Scheme)},
 		})
 	}
-	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second}
+	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second,
+		Recorder: mgr.GetEventRecorder("scim-operator")}
 	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))
 	if err := mgr.Add(srv); err != nil {
 		return nil, err

@@ -37,7 +37,7 @@ func writeAuthorizationFiles(dir, addr string) (*AuthorizationFiles, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := selfSignedCert(host)
+	certPEM, keyPEM, err := SelfSignedCert(host)
 	if err != nil {
 		return nil, err
 	}
@@ -96,8 +96,8 @@ authorizers:
 	return f, nil
 }
 
-// selfSignedCert returns a certificate for host that is its own CA.
-func selfSignedCert(host string) (certPEM, keyPEM []byte, err error) {
+// SelfSignedCert returns a certificate for host that is its own CA.
+func SelfSignedCert(host string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err

@@ -41,6 +41,8 @@ type Env struct {
 	SCIMAddr string
 	// AuthzURL is the authorization webhook's URL.
 	AuthzURL string
+	// Operator is the running operator.
+	Operator *operator.Operator
 	opts     operator.Options
 	cancel   context.CancelFunc
 	done     chan error
@@ -154,6 +156,7 @@ func (e *Env) StartOperator() error {
 	if err != nil {
 		return err
 	}
+	e.Operator = op
 	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), ctrl.Log))
 	e.cancel = cancel
 	e.done = make(chan error, 1)
@@ -206,7 +209,7 @@ func (e *Env) Directory(ctx context.Context, name, namespace string, mapping ide
 	}); err != nil {
 		return "", "", fmt.Errorf("directory %s did not become ready: %w", name, err)
 	}
-	tok, _, err = token.Create(ctx, e.Client, dir, "initial")
+	tok, _, err = token.Create(ctx, e.Client, dir, "initial", 0)
 	if err != nil {
 		return "", "", err
 	}

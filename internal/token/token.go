@@ -45,9 +45,31 @@ func Generate() (string, error) {
 	return Prefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// Annotations on token Secrets.
+const (
+	// CreatedAnnotation is when the token was created (RFC 3339).
+	CreatedAnnotation = "identity.scim-operator.io/created"
+	// ExpiresAnnotation is when the token stops working (RFC 3339); absent means never.
+	ExpiresAnnotation = "identity.scim-operator.io/expires"
+	// LastUsedAnnotation is when the token last authenticated a request
+	// (RFC 3339, written at most every LastUsedInterval).
+	LastUsedAnnotation = "identity.scim-operator.io/last-used"
+)
+
+// ExpiringWithin is how close to its expiry a token is reported (a Warning
+// Event and the directory's TokensExpiring condition).
+const ExpiringWithin = 7 * 24 * time.Hour
+
+// Expiry returns when a token Secret expires, or the zero time for never.
+func Expiry(s *corev1.Secret) time.Time {
+	t, _ := time.Parse(time.RFC3339, s.Annotations[ExpiresAnnotation])
+	return t
+}
+
 // Create generates a token for a directory, stores its hash in a new Secret of
 // the directory namespace and returns the token (the only time it is known).
-func Create(ctx context.Context, c client.Client, dir *identityv1alpha1.ScimDirectory, name string) (string, *corev1.Secret, error) {
+// A zero ttl makes a token that does not expire.
+func Create(ctx context.Context, c client.Client, dir *identityv1alpha1.ScimDirectory, name string, ttl time.Duration) (string, *corev1.Secret, error) {
 	tok, err := Generate()
 	if err != nil {
 		return "", nil, err
@@ -61,12 +83,13 @@ func Create(ctx context.Context, c client.Client, dir *identityv1alpha1.ScimDire
 				identityv1alpha1.DirectoryLabel: dir.Name,
 				identityv1alpha1.TokenNameLabel: name,
 			},
-			Annotations: map[string]string{
-				"identity.scim-operator.io/created": time.Now().UTC().Format(time.RFC3339),
-			},
+			Annotations: map[string]string{CreatedAnnotation: time.Now().UTC().Format(time.RFC3339)},
 		},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{identityv1alpha1.TokenHashKey: []byte(Hash(tok))},
+	}
+	if ttl > 0 {
+		sec.Annotations[ExpiresAnnotation] = time.Now().Add(ttl).UTC().Format(time.RFC3339)
 	}
 	if err := c.Create(ctx, sec); err != nil {
 		return "", nil, fmt.Errorf("storing token %q: %w", name, err)
@@ -89,11 +112,13 @@ type Authenticator struct {
 type Identity struct {
 	Directory string
 	TokenName string
+	// Secret names the token's Secret (namespace/name), the key of its rate limit.
+	Secret string
 }
 
 // Authenticate returns the identity of tok for the directory whose namespace
 // is ns, or false. A token of another directory never matches, even when both
-// directories share nothing but the cache.
+// directories share nothing but the cache; an expired token never matches.
 func (a *Authenticator) Authenticate(ctx context.Context, directory, ns, tok string) (Identity, bool, error) {
 	if !strings.HasPrefix(tok, Prefix) {
 		return Identity{}, false, nil
@@ -108,9 +133,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, directory, ns, tok str
 		if s.Labels[identityv1alpha1.TokenLabel] != "true" || s.Labels[identityv1alpha1.DirectoryLabel] != directory {
 			continue
 		}
-		if subtle.ConstantTimeCompare(s.Data[identityv1alpha1.TokenHashKey], []byte(h)) == 1 {
-			return Identity{Directory: directory, TokenName: s.Labels[identityv1alpha1.TokenNameLabel]}, true, nil
+		if subtle.ConstantTimeCompare(s.Data[identityv1alpha1.TokenHashKey], []byte(h)) != 1 {
+			continue
 		}
+		if exp := Expiry(s); !exp.IsZero() && !time.Now().Before(exp) {
+			return Identity{}, false, nil
+		}
+		return Identity{Directory: directory, TokenName: s.Labels[identityv1alpha1.TokenNameLabel], Secret: s.Namespace + "/" + s.Name}, true, nil
 	}
 	return Identity{}, false, nil
 }

@@ -20,10 +20,12 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -44,8 +46,12 @@ type Store struct {
 	// Now is the clock (tests replace it).
 	Now func() time.Time
 
+	// Recorder emits an Event for every SCIM write; nil records none.
+	Recorder events.EventRecorder
+
 	// locks queues this replica's writes to one object (see objectLocks).
 	locks objectLocks
+	guard deletionGuard
 }
 
 // Dir is the directory a request addresses.
@@ -160,6 +166,7 @@ func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) 
 		return nil, apiError(err)
 	}
 	s.waitSynced(ctx, k, obj, false)
+	s.event(obj, "Created", "Created through SCIM")
 	return s.render(ctx, d, k, obj)
 }
 
@@ -194,6 +201,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 	}
 	defer unlock()
 	var reader client.Reader = s.Client
+	admitted := false // the deletion guard counts a deactivation once, not per retry
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, reader, d, k, id)
 		if err != nil {
@@ -221,6 +229,13 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 		if err := s.checkWrite(ctx, d, k, cur, next); err != nil {
 			return nil, err
 		}
+		deactivating := deactivation(cur, next)
+		if deactivating && !admitted {
+			if err := s.admit(ctx, d); err != nil {
+				return nil, err
+			}
+			admitted = true
+		}
 		oldName, newName := k.uniqueName(cur), k.uniqueName(next)
 		renamed := fold(oldName) != fold(newName)
 		if renamed {
@@ -234,6 +249,11 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 				s.release(ctx, d, k, oldName, id)
 			}
 			s.waitSynced(ctx, k, next, false)
+			if deactivating {
+				s.event(next, "Deactivated", "Deactivated through SCIM")
+			} else {
+				s.event(next, "Updated", "Updated through SCIM")
+			}
 			return s.render(ctx, d, k, next)
 		}
 		if renamed {
@@ -273,6 +293,11 @@ func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) 
 		if !matches(ifMatch, cur) {
 			return preconditionFailed(cur)
 		}
+		if attempt == 0 {
+			if err := s.admit(ctx, d); err != nil {
+				return err
+			}
+		}
 		uid := cur.GetUID()
 		pre := metav1.Preconditions{UID: &uid}
 		if ifMatch != "" && ifMatch != "*" {
@@ -282,6 +307,7 @@ func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) 
 		err = s.Client.Delete(ctx, cur, &client.DeleteOptions{Preconditions: &pre})
 		switch {
 		case err == nil:
+			s.event(cur, "Deleted", "Deleted through SCIM")
 			s.release(ctx, d, k, k.uniqueName(cur), id)
 			s.waitSynced(ctx, k, cur, true)
 			return nil
@@ -293,6 +319,21 @@ func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) 
 			return &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "too many concurrent updates; retry", RetryAfter: 1}
 		}
 		reader = s.APIReader
+	}
+}
+
+// deactivation reports whether a write turns an active user inactive.
+func deactivation(cur, next client.Object) bool {
+	a, ok1 := cur.(*identityv1alpha1.ScimUser)
+	b, ok2 := next.(*identityv1alpha1.ScimUser)
+	return ok1 && ok2 && a.Spec.IsActive() && !b.Spec.IsActive()
+}
+
+// event records what a SCIM write did, for `kubectl describe` and auditors.
+// It names no attribute values.
+func (s *Store) event(obj client.Object, reason, note string) {
+	if s.Recorder != nil {
+		s.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reason, "SCIM", "%s", note)
 	}
 }
 
