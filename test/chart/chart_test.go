@@ -831,3 +831,36 @@ func TestToggles(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectoryHook checks that the default directory is a post-install hook only while its API
+// is missing (the release brings the CRD), and an ordinary object once it exists.
+func TestDirectoryHook(t *testing.T) {
+	hook := render(t, release, namespace, "").get("ScimDirectory", "default")
+	if hook == nil || hook.GetAnnotations()["helm.sh/hook"] != "post-install" || hook.GetAnnotations()["meta.helm.sh/release-name"] != release {
+		t.Errorf("without the API, the directory must be a post-install hook with the release's ownership: %v", hook)
+	}
+	out, err := helm(t, nil, "template", release, chartDir(), "--namespace", namespace,
+		"--api-versions", "identity.scim-operator.io/v1alpha1/ScimDirectory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decode(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := manifest{objs: objs, ns: namespace}.get("ScimDirectory", "default")
+	if plain == nil || plain.GetAnnotations()["helm.sh/hook"] != "" {
+		t.Errorf("with the API, the directory must be an ordinary object: %v", plain)
+	}
+}
+
+// TestLongReleaseName checks that names stay within Kubernetes' limits for the longest release
+// name Helm accepts.
+func TestLongReleaseName(t *testing.T) {
+	file := valueSets(t)["ha-tls-ingress"]
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkManifest(t, render(t, strings.Repeat("r", 53), namespace, file), string(text))
+}
