@@ -7,9 +7,12 @@ package scimserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -70,6 +73,7 @@ type Server struct {
 	lastUsed map[string]time.Time
 
 	listening chan string
+	ready     atomic.Bool
 }
 
 // NewServer returns a server with defaults filled in.
@@ -92,10 +96,28 @@ func (s *Server) Listening() <-chan string { return s.listening }
 // in-flight requests finish so no write is cut off mid-way.
 func (s *Server) Start(ctx context.Context) error {
 	go s.flushLastRequests(ctx)
+	bound := make(chan string, 1)
+	go func() {
+		select {
+		case addr := <-bound:
+			s.ready.Store(true)
+			s.listening <- addr
+		case <-ctx.Done():
+		}
+	}()
 	return httpserver.Serve(ctx, httpserver.Config{
 		Name: "scim", Addr: s.Addr, CertFile: s.CertFile, KeyFile: s.KeyFile,
-		Handler: s.Handler(), Log: s.Log, Listening: s.listening,
+		Handler: s.Handler(), Log: s.Log, Listening: bound,
 	})
+}
+
+// Ready is the readiness check of the SCIM endpoint: it fails until the
+// server listens.
+func (s *Server) Ready(*http.Request) error {
+	if !s.ready.Load() {
+		return errors.New("the SCIM endpoint is not listening yet")
+	}
+	return nil
 }
 
 // touch remembers that a directory was called with a token.

@@ -145,13 +145,17 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
-	// Ready once the cache has synced: before that, reads would miss objects.
-	if err := mgr.AddReadyzCheck("readyz", func(req *http.Request) error {
+	// Ready once the cache has synced (before that, reads would miss
+	// objects) and the SCIM endpoint listens.
+	if err := mgr.AddReadyzCheck("cache", func(req *http.Request) error {
 		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
 			return fmt.Errorf("cache not synced")
 		}
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("scim", srv.Ready); err != nil {
 		return nil, err
 	}
 	return &Operator{Manager: mgr, SCIM: srv}, nil

@@ -585,6 +585,7 @@ func checkManifest(t *testing.T, m manifest, valuesText string) {
 // TestValueSets renders every ci/*-values.yaml and checks the result; across them, every flag
 // of the operator must be set by the chart.
 func TestValueSets(t *testing.T) {
+	helmBinary(t) // the flag coverage below needs the rendered value sets
 	covered := map[string]bool{}
 	for name, file := range valueSets(t) {
 		t.Run(name, func(t *testing.T) {
