@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/metrics"
 )
 
 // ManagedByLabel marks namespaces the operator created for a directory.
@@ -119,11 +120,19 @@ func (r *DirectoryReconciler) count(ctx context.Context, dir *identityv1alpha1.S
 		return err
 	}
 	dir.Status.Users, dir.Status.ActiveUsers, dir.Status.Groups = int32(len(users.Items)), 0, int32(len(groups.Items))
+	revoked := 0
 	for i := range users.Items {
-		if users.Items[i].Spec.IsActive() {
+		switch u := &users.Items[i]; {
+		case u.Spec.IsActive():
 			dir.Status.ActiveUsers++
+		case u.Status.SessionsRevokedAt != nil:
+			revoked++
 		}
 	}
+	metrics.Users.WithLabelValues(dir.Name, "active").Set(float64(dir.Status.ActiveUsers))
+	metrics.Users.WithLabelValues(dir.Name, "revoked").Set(float64(revoked))
+	metrics.Users.WithLabelValues(dir.Name, "inactive").Set(float64(int(dir.Status.Users) - int(dir.Status.ActiveUsers) - revoked))
+	metrics.Groups.WithLabelValues(dir.Name).Set(float64(dir.Status.Groups))
 	return nil
 }
 

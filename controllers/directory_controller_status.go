@@ -7,12 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/metrics"
 	"github.com/scim-operator/scim-operator/internal/token"
 )
 
@@ -52,12 +54,14 @@ func (r *DirectoryReconciler) setTokensExpiringCondition(ctx context.Context, di
 	now := time.Now()
 	var expiring []string
 	var next time.Duration
+	metrics.TokenExpiry.DeletePartialMatch(prometheus.Labels{"directory": dir.Name})
 	for i := range secrets.Items {
 		exp := token.Expiry(&secrets.Items[i])
 		if exp.IsZero() {
 			continue
 		}
 		name := secrets.Items[i].Labels[identityv1alpha1.TokenNameLabel]
+		metrics.TokenExpiry.WithLabelValues(dir.Name, name).Set(float64(exp.Unix()))
 		switch warnAt := exp.Add(-token.ExpiringWithin); {
 		case !now.Before(exp):
 			expiring = append(expiring, name+" (expired)")

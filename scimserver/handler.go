@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/metrics"
 	"github.com/scim-operator/scim-operator/internal/token"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 	"github.com/scim-operator/scim-operator/scimserver/store"
@@ -81,10 +84,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				s.Log.Error(nil, "Panic serving SCIM request", "panic", p, "requestID", reqID)
 				writeError(rec, errors.New("panic"))
 			}
+			resource, method, dur := metricLabel(resourceType(r.URL.Path), knownResources), metricLabel(r.Method, knownMethods), time.Since(start)
+			metrics.SCIMRequests.WithLabelValues(req.dir.Name, resource, method, strconv.Itoa(rec.status)).Inc()
+			metrics.SCIMRequestDuration.WithLabelValues(req.dir.Name, resource, method).Observe(dur.Seconds())
 			s.Log.Info("SCIM request",
 				"requestID", reqID, "directory", req.dir.Name, "token", req.identity.TokenName,
 				"clientIP", clientIP(r), "method", r.Method, "resourceType", resourceType(r.URL.Path), "resourceID", resourceID(r.URL.Path),
-				"status", rec.status, "latency", time.Since(start).String())
+				"status", rec.status, "latency", dur.String())
 		}()
 		release, err := s.limits.acquire()
 		if err != nil {
@@ -203,6 +209,20 @@ func resourceType(p string) string {
 		return ""
 	}
 	return parts[1]
+}
+
+// Metric labels take only known values, so clients cannot grow the number
+// of time series with made-up paths or methods.
+var (
+	knownResources = []string{"Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas"}
+	knownMethods   = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+)
+
+func metricLabel(v string, known []string) string {
+	if slices.Contains(known, v) {
+		return v
+	}
+	return "other"
 }
 
 // resourceID is the id segment of a path, e.g. the user id of /Users/<id>;

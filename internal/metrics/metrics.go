@@ -10,6 +10,17 @@
 //	    Decisions of the authorization webhook: decision is "deny" or "no-opinion".
 //	scim_operator_revocations_total                      counter    labels: directory, event
 //	    Revocation lifecycle events: "revoked", "restored".
+//	scim_operator_scim_requests_total                    counter    labels: directory, resource, method, status
+//	    SCIM requests served, refused ones included (directory is empty when
+//	    the request named no known directory or failed authentication).
+//	scim_operator_scim_request_duration_seconds          histogram  labels: directory, resource, method
+//	    Time to serve a SCIM request.
+//	scim_operator_users                                  gauge      labels: directory, state
+//	    Users per state: "active", "inactive" (revocation under way) and "revoked".
+//	scim_operator_groups                                 gauge      labels: directory
+//	    Groups per directory.
+//	scim_operator_token_expiry_timestamp_seconds         gauge      labels: directory, token
+//	    When each expiring token stops working (Unix seconds).
 package metrics
 
 import (
@@ -43,8 +54,41 @@ var (
 		Name: "scim_operator_revocations_total",
 		Help: "Users whose sessions were revoked or whose access was restored.",
 	}, []string{"directory", "event"})
+
+
+	// SCIMRequests counts SCIM requests.
+	SCIMRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scim_operator_scim_requests_total",
+		Help: "SCIM requests served, by directory, resource type, method and HTTP status.",
+	}, []string{"directory", "resource", "method", "status"})
+
+	// SCIMRequestDuration measures SCIM requests.
+	SCIMRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "scim_operator_scim_request_duration_seconds",
+		Help:    "Seconds to serve a SCIM request.",
+		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
+	}, []string{"directory", "resource", "method"})
+
+	// Users counts users by state.
+	Users = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "scim_operator_users",
+		Help: "Users per directory and state (active, inactive, revoked).",
+	}, []string{"directory", "state"})
+
+	// Groups counts groups.
+	Groups = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "scim_operator_groups",
+		Help: "Groups per directory.",
+	}, []string{"directory"})
+
+	// TokenExpiry tells when expiring tokens stop working.
+	TokenExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "scim_operator_token_expiry_timestamp_seconds",
+		Help: "When each expiring bearer token stops working, in Unix seconds.",
+	}, []string{"directory", "token"})
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations)
+	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
+		SCIMRequests, SCIMRequestDuration, Users, Groups, TokenExpiry)
 }
