@@ -151,10 +151,20 @@ func (r *DirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&identityv1alpha1.ScimDirectory{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// Token Secrets (the cache holds only those) map to their directory by label.
 		Watches(&corev1.Secret{}, toDirectory).
-		Watches(&identityv1alpha1.ScimUser{}, toDirectory, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&identityv1alpha1.ScimUser{}, toDirectory, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, revokedChanged()))).
 		Watches(&identityv1alpha1.ScimGroup{}, toDirectory, builder.WithPredicates(createOrDelete())).
 		Named("scimdirectory").
 		Complete(r)
+}
+
+// revokedChanged passes user updates that complete or undo a revocation,
+// which change the revoked-user count without changing the spec.
+func revokedChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		old, cur := e.ObjectOld.(*identityv1alpha1.ScimUser), e.ObjectNew.(*identityv1alpha1.ScimUser)
+		return (old.Status.SessionsRevokedAt == nil) != (cur.Status.SessionsRevokedAt == nil)
+	}}
 }
 
 // createOrDelete passes only creations and deletions.
