@@ -112,7 +112,7 @@ build: ## Build the operator binary into bin/.
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+	docker build --build-arg VERSION=$$(git describe --always --dirty) --build-arg REVISION=$$(git rev-parse HEAD) -t $(IMG) .
 
 # Helm's version stamps and its default Kubernetes version (for `helm template` and `helm lint`
 # without a cluster) are ldflags; the Kubernetes version is the one of k8s.io/api in go.mod.
