@@ -103,3 +103,13 @@ const (
 	// ReasonApplyFailed: writing the RBAC objects failed.
 	ReasonApplyFailed = "ApplyFailed"
 )
+
+// App account labels and finalizer.
+const (
+	// AppLabel names the ScimApp an AppAccount or provisioned object belongs to.
+	AppLabel = "identity.scim-operator.io/app"
+	// UserLabel names the ScimUser (SCIM id) an AppAccount or provisioned object belongs to.
+	UserLabel = "identity.scim-operator.io/user"
+	// AccountFinalizer holds an AppAccount until its account is removed from the app.
+	AccountFinalizer = "identity.scim-operator.io/account-cleanup"
+)

@@ -36,6 +36,10 @@ const (
 	// operator manages by "<kind>/<name>" of each subject, so revocation can
 	// check that no managed binding still names a user.
 	RBACSubject = "scim.rbac.subject"
+	// AccountUser indexes AppAccounts by the SCIM id of their user.
+	AccountUser = "scim.account.user"
+	// AppDirectory indexes ScimApps by spec.directory.
+	AppDirectory = "scim.app.directory"
 	// TokenHash indexes token Secrets by the hex SHA-256 of their token.
 	TokenHash = "scim.token.sha256"
 )
@@ -89,6 +93,8 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingSubject, bindingSubjects},
 		{&rbacv1.RoleBinding{}, RBACSubject, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.RoleBinding).Subjects) }},
 		{&rbacv1.ClusterRoleBinding{}, RBACSubject, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.ClusterRoleBinding).Subjects) }},
+		{&identityv1alpha1.AppAccount{}, AccountUser, func(o client.Object) []string { return []string{o.(*identityv1alpha1.AppAccount).Spec.User} }},
+		{&identityv1alpha1.ScimApp{}, AppDirectory, func(o client.Object) []string { return []string{o.(*identityv1alpha1.ScimApp).Spec.Directory} }},
 	}
 	for _, d := range defs {
 		if err := fi.IndexField(ctx, d.obj, d.key, d.fn); err != nil {

@@ -115,10 +115,17 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err := (&controllers.DirectoryReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controllers.UserReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.UserReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator"),
+		Apps: &controllers.AccountSuspender{Client: mgr.GetClient()}}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controllers.GroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&controllers.AppReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&controllers.AppAccountReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	for _, cluster := range []bool{false, true} {

@@ -1,0 +1,190 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/index"
+)
+
+// AppReconciler keeps one AppAccount per user entitled to a ScimApp: every
+// user of the directory, or the effective members of the app's groups. An
+// account's spec.active follows its user; the AppAccount controller carries
+// it into the app.
+type AppReconciler struct {
+	Client   client.Client
+	Recorder events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimapps,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimapps/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=identity.scim-operator.io,resources=appaccounts,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=identity.scim-operator.io,resources=appaccounts/status;appaccounts/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
+
+// AccountName is the AppAccount of a user in an app.
+func AccountName(app, user string) string { return app + "-" + user }
+
+// Reconcile brings an app's AppAccounts in line with its entitled users.
+func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var app identityv1alpha1.ScimApp
+	if err := r.Client.Get(ctx, req.NamespacedName, &app); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !app.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // accounts are owned: their finalizers clean the app up
+	}
+	base := app.DeepCopy()
+	users, reason, err := r.entitled(ctx, &app)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var accounts identityv1alpha1.AppAccountList
+	if err := r.Client.List(ctx, &accounts, client.InNamespace(app.Namespace), client.MatchingLabels{identityv1alpha1.AppLabel: app.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, u := range users {
+		if err := r.ensureAccount(ctx, &app, u); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	for i := range accounts.Items {
+		a := &accounts.Items[i]
+		if !slices.ContainsFunc(users, func(u *identityv1alpha1.ScimUser) bool { return u.Name == a.Spec.User }) && a.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	r.count(&app, accounts.Items, len(users))
+	setReady(&app.Status.Conditions, app.Generation, reason == "", reason, "")
+	if reason == "" {
+		app.Status.ObservedGeneration = app.Generation
+	}
+	if equalStatus(&base.Status, &app.Status) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, r.Client.Status().Patch(ctx, &app, client.MergeFrom(base))
+}
+
+// entitled lists the users that should have an account: a user being
+// deleted keeps it until its revocation has suspended it.
+func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.ScimApp) ([]*identityv1alpha1.ScimUser, string, error) {
+	var dir identityv1alpha1.ScimDirectory
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: app.Spec.Directory}, &dir); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, identityv1alpha1.ReasonDirectoryNotFound, nil
+		}
+		return nil, "", err
+	}
+	view := directoryView{c: r.Client, ns: dir.Spec.Namespace}
+	var users []*identityv1alpha1.ScimUser
+	if len(app.Spec.Groups) == 0 {
+		var list identityv1alpha1.ScimUserList
+		if err := r.Client.List(ctx, &list, client.InNamespace(dir.Spec.Namespace)); err != nil {
+			return nil, "", err
+		}
+		for i := range list.Items {
+			users = append(users, &list.Items[i])
+		}
+		return users, "", nil
+	}
+	var roots []*identityv1alpha1.ScimGroup
+	reason := ""
+	for _, ref := range app.Spec.Groups {
+		g, err := view.group(ctx, ref)
+		if err != nil {
+			return nil, "", err
+		}
+		if g == nil {
+			reason = identityv1alpha1.ReasonGroupsNotFound
+			continue
+		}
+		roots = append(roots, g)
+	}
+	m, err := view.flatten(ctx, roots)
+	if err != nil {
+		return nil, "", err
+	}
+	for id := range m.userIDs {
+		u, err := view.userByID(ctx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		if u != nil {
+			users = append(users, u)
+		}
+	}
+	return users, reason, nil
+}
+
+// ensureAccount creates or updates a user's AppAccount.
+func (r *AppReconciler) ensureAccount(ctx context.Context, app *identityv1alpha1.ScimApp, u *identityv1alpha1.ScimUser) error {
+	acct := &identityv1alpha1.AppAccount{ObjectMeta: metav1.ObjectMeta{Name: AccountName(app.Name, u.Name), Namespace: app.Namespace}}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, acct, func() error {
+		if acct.Labels == nil {
+			acct.Labels = map[string]string{}
+		}
+		acct.Labels[identityv1alpha1.AppLabel] = app.Name
+		acct.Labels[identityv1alpha1.UserLabel] = u.Name
+		controllerutil.AddFinalizer(acct, identityv1alpha1.AccountFinalizer)
+		acct.Spec = identityv1alpha1.AppAccountSpec{
+			App: app.Name, User: u.Name, UserName: u.Spec.UserName,
+			Active: u.Spec.IsActive() && u.DeletionTimestamp.IsZero(),
+		}
+		return controllerutil.SetControllerReference(app, acct, r.Client.Scheme())
+	})
+	return err
+}
+
+func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identityv1alpha1.AppAccount, entitled int) {
+	st := &app.Status
+	st.Accounts, st.Provisioned, st.Suspended, st.Failed = int32(entitled), 0, 0, 0
+	for _, a := range accounts {
+		switch a.Status.State {
+		case identityv1alpha1.AccountProvisioned:
+			st.Provisioned++
+		case identityv1alpha1.AccountSuspended:
+			st.Suspended++
+		case identityv1alpha1.AccountFailed:
+			st.Failed++
+		}
+	}
+}
+
+// SetupWithManager registers the controller.
+func (r *AppReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	// A user or group change reaches every app of its directory; apps are
+	// few per directory, and each reconcile only patches what changed.
+	appsOfDirectory := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var apps identityv1alpha1.ScimAppList
+		if err := r.Client.List(ctx, &apps, client.MatchingFields{index.AppDirectory: o.GetLabels()[identityv1alpha1.DirectoryLabel]}); err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, len(apps.Items))
+		for i := range apps.Items {
+			reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&apps.Items[i])}
+		}
+		return reqs
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.ScimApp{}, builder.WithPredicates(specOrDeletion())).
+		// Account state changes update the app's counts.
+		Owns(&identityv1alpha1.AppAccount{}).
+		Watches(&identityv1alpha1.ScimUser{}, appsOfDirectory, builder.WithPredicates(specOrDeletion())).
+		Watches(&identityv1alpha1.ScimGroup{}, appsOfDirectory, builder.WithPredicates(specOrDeletion())).
+		Named("scimapp").
+		Complete(r)
+}
