@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -154,4 +155,45 @@ func TestAnAppThatCannotBeReachedFailsOnlyItsOwnAccounts(t *testing.T) {
 	// A failed app does not hold a revocation open: the failure is visible and retried.
 	c.do("PATCH", "/Users/"+ann, patchOps(op("replace", "active", false))).expect(t, 200)
 	eventually(t, "ann's revocation completes", func() bool { return c.user(ann).Status.SessionsRevokedAt != nil })
+}
+
+// TestSCIMAppIsProvisionedIntoAnotherSCIMServer uses the operator's own SCIM
+// endpoint (a second directory) as the downstream app.
+func TestSCIMAppIsProvisionedIntoAnotherSCIMServer(t *testing.T) {
+	up := newDirectory(t)
+	down := newDirectory(t)
+	ns := "apps-" + dirName(up)
+	ensureNamespace(t, ns)
+	ctx := context.Background()
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-token", Namespace: ns}, StringData: map[string]string{"token": down.token}}
+	if err := env.Client.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	userName := "ann@" + dirName(up) + ".example.com"
+	ann := up.createUser(userName, map[string]any{"displayName": "Ann"})
+	app := &identityv1alpha1.ScimApp{
+		ObjectMeta: metav1.ObjectMeta{Name: "tools", Namespace: ns},
+		Spec: identityv1alpha1.ScimAppSpec{Directory: dirName(up), Provisioner: identityv1alpha1.AppProvisioner{
+			SCIM: &identityv1alpha1.SCIMProvisioner{URL: down.base, TokenSecretRef: corev1.LocalObjectReference{Name: "app-token"}},
+		}},
+	}
+	if err := env.Client.Create(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	downstream := func() map[string]any {
+		r := down.do("GET", "/Users?filter="+url.QueryEscape(`userName eq "`+userName+`"`), nil).expect(t, 200)
+		if res, _ := r.Body["Resources"].([]any); len(res) == 1 {
+			return res[0].(map[string]any)
+		}
+		return nil
+	}
+	eventually(t, "the app's SCIM server has ann, active", func() bool {
+		u := downstream()
+		a := account(t, ns, "tools", ann)
+		return u != nil && u["active"] == true && u["displayName"] == "Ann" && a != nil && a.Status.ExternalID == u["id"]
+	})
+	up.do("PATCH", "/Users/"+ann, patchOps(op("replace", "active", false))).expect(t, 200)
+	eventually(t, "the app's SCIM server has ann inactive", func() bool { u := downstream(); return u != nil && u["active"] == false })
+	up.do("DELETE", "/Users/"+ann, nil).expect(t, 204)
+	eventually(t, "the app's SCIM server no longer has ann", func() bool { return downstream() == nil })
 }
