@@ -17,6 +17,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/metrics"
 )
 
 // AppReconciler keeps one AppAccount per user entitled to a ScimApp: every
@@ -142,7 +143,8 @@ func (r *AppReconciler) ensureAccount(ctx context.Context, app *identityv1alpha1
 		controllerutil.AddFinalizer(acct, identityv1alpha1.AccountFinalizer)
 		acct.Spec = identityv1alpha1.AppAccountSpec{
 			App: app.Name, User: u.Name, UserName: u.Spec.UserName,
-			Active: u.Spec.IsActive() && u.DeletionTimestamp.IsZero(),
+			Active:         u.Spec.IsActive() && u.DeletionTimestamp.IsZero(),
+			UserGeneration: u.Generation,
 		}
 		return controllerutil.SetControllerReference(app, acct, r.Client.Scheme())
 	})
@@ -161,6 +163,11 @@ func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identity
 		case identityv1alpha1.AccountFailed:
 			st.Failed++
 		}
+	}
+	for state, n := range map[identityv1alpha1.AccountState]int32{
+		identityv1alpha1.AccountProvisioned: st.Provisioned, identityv1alpha1.AccountSuspended: st.Suspended, identityv1alpha1.AccountFailed: st.Failed,
+	} {
+		metrics.AppAccounts.WithLabelValues(app.Namespace, app.Name, string(state)).Set(float64(n))
 	}
 }
 

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/apps"
 	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/metrics"
 )
 
 // AppAccountReconciler carries an AppAccount into its app through the app's
@@ -96,7 +98,13 @@ func (r *AppAccountReconciler) apply(ctx context.Context, prov apps.Provisioner,
 	if user == nil {
 		user = &identityv1alpha1.ScimUser{ObjectMeta: metav1.ObjectMeta{Name: acct.Spec.User}, Spec: identityv1alpha1.ScimUserSpec{UserName: acct.Spec.UserName}}
 	}
+	start := time.Now()
 	ext, err := prov.Apply(ctx, app, acct, user)
+	result := "success"
+	if err != nil {
+		result = "failure"
+	}
+	metrics.AppSyncDuration.WithLabelValues(provisionerKind(app), result).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return err
 	}
@@ -130,6 +138,17 @@ func (r *AppAccountReconciler) dropFinalizer(ctx context.Context, acct *identity
 	patch := client.MergeFrom(acct.DeepCopy())
 	controllerutil.RemoveFinalizer(acct, identityv1alpha1.AccountFinalizer)
 	return client.IgnoreNotFound(r.Client.Patch(ctx, acct, patch))
+}
+
+// provisionerKind names an app's provisioner for metrics.
+func provisionerKind(app *identityv1alpha1.ScimApp) string {
+	switch p := app.Spec.Provisioner; {
+	case p.Webhook != nil:
+		return "webhook"
+	case p.SCIM != nil:
+		return "scim"
+	}
+	return "serviceAccount"
 }
 
 func truncate(s string, n int) string {

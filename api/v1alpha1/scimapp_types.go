@@ -161,6 +161,10 @@ type AppAccountSpec struct {
 	// active is false while the user is inactive: the account is suspended.
 	// +required
 	Active bool `json:"active"`
+	// userGeneration is the ScimUser's generation the account reflects; it
+	// changes with the user's attributes, so the app receives the update.
+	// +optional
+	UserGeneration int64 `json:"userGeneration,omitempty"`
 }
 
 // AppAccountStatus is the account's state in the app: the audit trail of app access.

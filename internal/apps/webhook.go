@@ -295,6 +295,10 @@ func (w *Webhook) post(ctx context.Context, target string, key []byte, keyID, id
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may hold credentials
+		}
 		return false, fmt.Errorf("bad webhook URL: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")

@@ -439,3 +439,16 @@ func TestWebhookBodySnippetIsOneShortLine(t *testing.T) {
 		t.Errorf("snippet = %q", got)
 	}
 }
+
+func TestWebhookErrorsDoNotRevealTheURL(t *testing.T) {
+	w := newTestWebhook(t, webhookTestSecret(map[string]string{"key": string(webhookTestKey)}))
+	for _, target := range []string{
+		"http://user:hunter2@127.0.0.1:1/events?token=hunter2",
+		"http://127.0.0.1:1/events?token=hunter2\x7f",
+	} {
+		_, err := w.Apply(context.Background(), webhookTestApp(target), webhookTestAccount(), webhookTestUser())
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error = %v, want a failure that does not show the URL's secrets", err)
+		}
+	}
+}

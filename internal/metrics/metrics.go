@@ -21,6 +21,10 @@
 //	    Groups per directory.
 //	scim_operator_token_expiry_timestamp_seconds         gauge      labels: directory, token
 //	    When each expiring token stops working (Unix seconds).
+//	scim_operator_app_accounts                           gauge      labels: namespace, app, state
+//	    App accounts per state: "Provisioned", "Suspended", "Failed".
+//	scim_operator_app_sync_duration_seconds              histogram  labels: provisioner, result
+//	    Time to apply one account to its app; result is "success" or "failure".
 package metrics
 
 import (
@@ -55,7 +59,6 @@ var (
 		Help: "Users whose sessions were revoked or whose access was restored.",
 	}, []string{"directory", "event"})
 
-
 	// SCIMRequests counts SCIM requests.
 	SCIMRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scim_operator_scim_requests_total",
@@ -81,6 +84,19 @@ var (
 		Help: "Groups per directory.",
 	}, []string{"directory"})
 
+	// AppAccounts counts app accounts by state.
+	AppAccounts = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "scim_operator_app_accounts",
+		Help: "App accounts per app and state.",
+	}, []string{"namespace", "app", "state"})
+
+	// AppSyncDuration measures deliveries to apps.
+	AppSyncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "scim_operator_app_sync_duration_seconds",
+		Help:    "Seconds to apply one account to its app, by provisioner and result.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"provisioner", "result"})
+
 	// TokenExpiry tells when expiring tokens stop working.
 	TokenExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "scim_operator_token_expiry_timestamp_seconds",
@@ -90,5 +106,5 @@ var (
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
-		SCIMRequests, SCIMRequestDuration, Users, Groups, TokenExpiry)
+		SCIMRequests, SCIMRequestDuration, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
 }
