@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,6 +68,7 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
 				return ctrl.Result{}, err
 			}
+			a.DeletionTimestamp = &metav1.Time{Time: time.Now()} // not counted below
 		}
 	}
 	r.count(&app, accounts.Items, len(users))
@@ -155,6 +157,9 @@ func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identity
 	st := &app.Status
 	st.Accounts, st.Provisioned, st.Suspended, st.Failed = int32(entitled), 0, 0, 0
 	for _, a := range accounts {
+		if !a.DeletionTimestamp.IsZero() {
+			continue // leaving the app
+		}
 		switch a.Status.State {
 		case identityv1alpha1.AccountProvisioned:
 			st.Provisioned++

@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -146,16 +148,39 @@ func (r *DirectoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return nil
 	})
+	// User and group events come in bursts (an import, an offboarding wave);
+	// each recount reads the whole directory, so they are gathered for
+	// recountDelay and counted once.
+	recount := handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueueDirectoryAfter(e.Object, q)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueueDirectoryAfter(e.ObjectNew, q)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueueDirectoryAfter(e.Object, q)
+		},
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		// Annotations carry the deletion guard's trip and release.
 		For(&identityv1alpha1.ScimDirectory{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// Token Secrets (the cache holds only those) map to their directory by label.
 		Watches(&corev1.Secret{}, toDirectory).
-		Watches(&identityv1alpha1.ScimUser{}, toDirectory, builder.WithPredicates(predicate.Or[client.Object](
+		Watches(&identityv1alpha1.ScimUser{}, recount, builder.WithPredicates(predicate.Or[client.Object](
 			predicate.GenerationChangedPredicate{}, revokedChanged()))).
-		Watches(&identityv1alpha1.ScimGroup{}, toDirectory, builder.WithPredicates(createOrDelete())).
+		Watches(&identityv1alpha1.ScimGroup{}, recount, builder.WithPredicates(createOrDelete())).
 		Named("scimdirectory").
 		Complete(r)
+}
+
+// recountDelay gathers a burst of user and group events into one recount.
+const recountDelay = time.Second
+
+func enqueueDirectoryAfter(o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if name := o.GetLabels()[identityv1alpha1.DirectoryLabel]; name != "" {
+		q.AddAfter(reconcile.Request{NamespacedName: types.NamespacedName{Name: name}}, recountDelay)
+	}
 }
 
 // revokedChanged passes user updates that complete or undo a revocation,

@@ -38,7 +38,7 @@ type AppAccounts interface {
 
 // revocationPoll is how soon a revocation waiting for other controllers
 // (bindings, app accounts) looks again.
-const revocationPoll = 100 * time.Millisecond
+const revocationPoll = 20 * time.Millisecond
 
 // UserReconciler runs a user's lifecycle: the Kubernetes user name it maps
 // to, and revocation when the identity provider deactivates or deletes the

@@ -9,7 +9,26 @@
 //	(c) latency of GET /Users?filter=userName eq "<existing user>" at
 //	    -users-small and -users-large users in a directory; targets: p99 at the
 //	    large size ≤ 1.5× p99 at the small size, and p99 < 5 ms. A GET of one
-//	    ScimUser by name straight from the API server is the raw figure.
+//	    ScimUser by name straight from the API server is the raw figure;
+//	(d) time to cut access after a group removal: in a directory of
+//	    -revoke-users users and -revoke-groups groups, a ScimRoleBinding grants
+//	    a ClusterRole (list pods) to a group of -revoke-members members; a SCIM
+//	    PATCH removes one member, and SubjectAccessReviews for that user are
+//	    polled until refused (the binding controller path: the user stays
+//	    active, so the RoleBinding must drop them). -revoke-runs runs; target
+//	    p99 < 1 s. Raw figure: a direct edit of a plain RoleBinding (the API
+//	    server's own RBAC propagation);
+//	(e) time to revoke on deactivation: a SCIM PATCH (Okta's pathless
+//	    replace of active) deactivates a member; measured until the first
+//	    refused SubjectAccessReview (the webhook path; target p99 < 1 s) and
+//	    until status.sessionsRevokedAt is set, beside the operator's own
+//	    scim_operator_time_to_revoke_seconds histogram;
+//	(f) authorization webhook decisions: -authz-requests SubjectAccessReviews
+//	    of mixed kinds POSTed sequentially to the webhook; round trip and the
+//	    server-side histogram scim_operator_authorization_decision_duration_seconds
+//	    (target: decision p99 < 1 ms, server-side). Raw figure: a
+//	    SubjectAccessReview round trip to the kube-apiserver for a user the
+//	    webhook never sees.
 //
 // Speed is measured, not asserted: the command prints a table with pass/fail
 // against the targets and exits 0 whatever the numbers are; it fails only when
@@ -20,11 +39,17 @@
 //
 //	KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go run ./hack/bench [-quick] [flags]
 //
+// -scenarios picks scenarios (default abcdef); -skip-large leaves out the
+// -users-large fill of (c), by far the slowest part of a full run.
+//
 // The n creates of (a) and (b) run in -rounds alternating rounds (a, b, a, b),
 // so that drift on a shared machine hits both alike; every round ends when the
 // operator's cache holds every user and the controllers' queues are empty. The
 // directories of (c) are filled with raw creates (-fill-workers) and measured
-// once the cache holds them and the controllers are idle.
+// once the cache holds them and the controllers are idle. The runs of (d)
+// and (e) are sequential; after each timed cut the member is restored (not
+// timed) and the next run waits until they have access again and the
+// controllers are idle.
 //
 // A second table breaks every phase down into CPU use of this process
 // (operator + bench client), kube-apiserver and etcd (read from /proc on
@@ -36,7 +61,8 @@
 //	                          included (a CPU profile cannot see waiting);
 //	-cpuprofile f -profile p  writes a pprof CPU profile of this process
 //	                          during phase p: scim-create or raw-create (first
-//	                          round), fill or filter (large directory), or all.
+//	                          round), fill or filter (large directory),
+//	                          group-cut (d), deactivate (e), authz (f), or all.
 package main
 
 import (
@@ -95,6 +121,9 @@ const (
 	phaseSCIMCreate = "scim-create"
 	phaseFill       = "fill"
 	phaseFilter     = "filter"
+	phaseGroupCut   = "group-cut"
+	phaseDeactivate = "deactivate"
+	phaseAuthz      = "authz"
 	phaseAll        = "all"
 )
 
@@ -106,7 +135,16 @@ type options struct {
 	quick, verbose, wall     bool
 	settleTimeout            time.Duration
 	cpuprofile, profile      string
+	// (d)–(f)
+	revokeUsers, revokeGroups, revokeMembers int
+	revokeRuns                               int
+	authzRequests, authzWarmup               int
+	skipLarge                                bool
+	scenarios                                string
 }
+
+// runs reports whether scenario s ("a"…"f") was asked for.
+func (o options) runs(s string) bool { return strings.Contains(o.scenarios, s) }
 
 func parseFlags() options {
 	var o options
@@ -124,7 +162,15 @@ func parseFlags() options {
 	flag.DurationVar(&o.settleTimeout, "settle-timeout", 20*time.Minute, "longest wait for the controllers to drain their queues between phases")
 	flag.BoolVar(&o.wall, "wallprofile", false, "sample the SCIM request goroutines every 10 ms during (b) and print where SCIM creates spend their wall-clock time (perturbs the figures a little)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of this process (operator + bench client) during the -profile phase to this file")
-	flag.StringVar(&o.profile, "profile", phaseSCIMCreate, "phase -cpuprofile covers: raw-create or scim-create (first round), fill or filter (large directory), or all")
+	flag.StringVar(&o.profile, "profile", phaseSCIMCreate, "phase -cpuprofile covers: raw-create or scim-create (first round), fill or filter (large directory), group-cut (d), deactivate (e), authz (f), or all")
+	flag.IntVar(&o.revokeUsers, "revoke-users", 10000, "directory size of (d), (e) and (f)")
+	flag.IntVar(&o.revokeGroups, "revoke-groups", 50, "groups in the directory of (d)–(f); the first one is bound")
+	flag.IntVar(&o.revokeMembers, "revoke-members", 50, "members of each group of (d)–(f)")
+	flag.IntVar(&o.revokeRuns, "revoke-runs", 200, "timed removals of (d) and deactivations of (e)")
+	flag.IntVar(&o.authzRequests, "authz-requests", 5000, "sequential SubjectAccessReviews measured in (f), each way")
+	flag.IntVar(&o.authzWarmup, "authz-warmup", 500, "unmeasured SubjectAccessReviews before each measurement of (f)")
+	flag.BoolVar(&o.skipLarge, "skip-large", false, "skip the -users-large fill of (c) and the reads on it")
+	flag.StringVar(&o.scenarios, "scenarios", "abcdef", "scenarios to run, any of a b c d e f ((a) and (b) run together)")
 	flag.Parse()
 	if o.quick {
 		set := map[string]bool{}
@@ -138,14 +184,31 @@ func parseFlags() options {
 		if !set["warmup"] {
 			o.warmupCount = 20
 		}
+		if !set["revoke-users"] {
+			o.revokeUsers = 2000
+		}
+		if !set["revoke-runs"] {
+			o.revokeRuns = 30
+		}
+		if !set["authz-requests"] {
+			o.authzRequests = 1000
+		}
+		if !set["authz-warmup"] {
+			o.authzWarmup = 100
+		}
 	}
-	switch o.profile {
-	case phaseRawCreate, phaseSCIMCreate, phaseFill, phaseFilter, phaseAll:
-	default:
-		fmt.Fprintf(os.Stderr, "bench: -profile %q: want raw-create, scim-create, fill, filter or all\n", o.profile)
+	if strings.Trim(o.scenarios, "abcdef") != "" || o.scenarios == "" {
+		fmt.Fprintf(os.Stderr, "bench: -scenarios %q: want letters of abcdef\n", o.scenarios)
 		os.Exit(2)
 	}
-	if o.n < 1 || o.workers < 1 || o.rounds < 1 || o.rounds > o.n || o.usersSmall < 1 || o.usersLarge < 1 || o.queries < 1 || o.fillWorkers < 1 || o.warmupCount < 0 || o.warmupQueries < 0 {
+	switch o.profile {
+	case phaseRawCreate, phaseSCIMCreate, phaseFill, phaseFilter, phaseGroupCut, phaseDeactivate, phaseAuthz, phaseAll:
+	default:
+		fmt.Fprintf(os.Stderr, "bench: -profile %q: want raw-create, scim-create, fill, filter, group-cut, deactivate, authz or all\n", o.profile)
+		os.Exit(2)
+	}
+	if o.n < 1 || o.workers < 1 || o.rounds < 1 || o.rounds > o.n || o.usersSmall < 1 || o.usersLarge < 1 || o.queries < 1 || o.fillWorkers < 1 || o.warmupCount < 0 || o.warmupQueries < 0 ||
+		o.revokeGroups < 1 || o.revokeMembers < 1 || o.revokeUsers < o.revokeMembers || o.revokeRuns < 1 || o.authzRequests < 1 || o.authzWarmup < 0 {
 		fmt.Fprintln(os.Stderr, "bench: sizes and worker counts must be positive")
 		os.Exit(2)
 	}
@@ -291,111 +354,133 @@ func run(ctx context.Context, o options) error {
 	// round ends when the operator's cache holds every user and the
 	// controllers are idle, so neither scenario pays for the other's
 	// leftovers.
-	raw, scim := dirs["bench-raw"], dirs["bench-scim"]
-	if o.warmupCount > 0 {
-		progress("warm-up: %d raw and %d SCIM creates", o.warmupCount, o.warmupCount)
-		if r := b.runWorkers(ctx, "warm-up raw", o.warmupCount, o.workers, b.rawCreateOp(raw, "warm")); r.errors > 0 {
-			return fmt.Errorf("raw warm-up: %d errors, first: %v", r.errors, r.firstErr)
-		}
-		if r := b.runWorkers(ctx, "warm-up SCIM", o.warmupCount, o.workers, b.scimCreateOp(scim, "warm")); r.errors > 0 {
-			return fmt.Errorf("SCIM warm-up: %d errors, first: %v", r.errors, r.firstErr)
-		}
-		for _, d := range []*scimDir{raw, scim} {
-			if err := b.waitCache(ctx, d, o.warmupCount); err != nil {
+	if o.runs("a") || o.runs("b") {
+		raw, scim := dirs["bench-raw"], dirs["bench-scim"]
+		if o.warmupCount > 0 {
+			progress("warm-up: %d raw and %d SCIM creates", o.warmupCount, o.warmupCount)
+			if r := b.runWorkers(ctx, "warm-up raw", o.warmupCount, o.workers, b.rawCreateOp(raw, "warm")); r.errors > 0 {
+				return fmt.Errorf("raw warm-up: %d errors, first: %v", r.errors, r.firstErr)
+			}
+			if r := b.runWorkers(ctx, "warm-up SCIM", o.warmupCount, o.workers, b.scimCreateOp(scim, "warm")); r.errors > 0 {
+				return fmt.Errorf("SCIM warm-up: %d errors, first: %v", r.errors, r.firstErr)
+			}
+			for _, d := range []*scimDir{raw, scim} {
+				if err := b.waitCache(ctx, d, o.warmupCount); err != nil {
+					return err
+				}
+			}
+			if _, err := b.settle(ctx, "warm-up"); err != nil {
 				return err
 			}
 		}
-		if _, err := b.settle(ctx, "warm-up"); err != nil {
-			return err
-		}
-	}
-	var rawPhase, scimPhase phase
-	for round := range o.rounds {
-		size := o.n / o.rounds
-		if round == o.rounds-1 {
-			size = o.n - size*(o.rounds-1)
-		}
-		key := func(k string) string {
-			if round > 0 {
-				return k + "-round-" + strconv.Itoa(round+1)
+		var rawPhase, scimPhase phase
+		for round := range o.rounds {
+			size := o.n / o.rounds
+			if round == o.rounds-1 {
+				size = o.n - size*(o.rounds-1)
 			}
-			return k // only the first round is CPU-profiled
-		}
-		label := fmt.Sprintf("round %d/%d", round+1, o.rounds)
+			key := func(k string) string {
+				if round > 0 {
+					return k + "-round-" + strconv.Itoa(round+1)
+				}
+				return k // only the first round is CPU-profiled
+			}
+			label := fmt.Sprintf("round %d/%d", round+1, o.rounds)
 
-		progress("(a) raw ScimUser creates, %s: %d creates, %d workers", label, size, o.workers)
-		m := b.startPhase(key(phaseRawCreate))
-		wr := b.runWorkers(ctx, "(a) raw create, "+label, size, o.workers, b.rawCreateOp(raw, "raw"+strconv.Itoa(round)))
-		b.opsDone(&m)
-		res.rawCreate = res.rawCreate.add(wr)
-		if err := b.waitCache(ctx, raw, o.warmupCount+res.rawCreate.ok()); err != nil {
-			return err
-		}
-		settled, err := b.settle(ctx, "(a), "+label)
-		if err != nil {
-			return err
-		}
-		rawPhase = rawPhase.add(b.endPhase(m, "(a) raw create", wr.ok(), wr.wall, settled, map[string]float64{"POST": float64(wr.n)}, wr.ok()))
+			progress("(a) raw ScimUser creates, %s: %d creates, %d workers", label, size, o.workers)
+			m := b.startPhase(key(phaseRawCreate))
+			wr := b.runWorkers(ctx, "(a) raw create, "+label, size, o.workers, b.rawCreateOp(raw, "raw"+strconv.Itoa(round)))
+			b.opsDone(&m)
+			res.rawCreate = res.rawCreate.add(wr)
+			if err := b.waitCache(ctx, raw, o.warmupCount+res.rawCreate.ok()); err != nil {
+				return err
+			}
+			settled, err := b.settle(ctx, "(a), "+label)
+			if err != nil {
+				return err
+			}
+			rawPhase = rawPhase.add(b.endPhase(m, "(a) raw create", wr.ok(), wr.wall, settled, map[string]float64{"POST": float64(wr.n)}, wr.ok()))
 
-		progress("(b) SCIM POST /Users, %s: %d creates, %d workers", label, size, o.workers)
-		m = b.startPhase(key(phaseSCIMCreate))
-		var stopWall func() wallProfile
-		if o.wall {
-			stopWall = startWallProfile(10 * time.Millisecond)
+			progress("(b) SCIM POST /Users, %s: %d creates, %d workers", label, size, o.workers)
+			m = b.startPhase(key(phaseSCIMCreate))
+			var stopWall func() wallProfile
+			if o.wall {
+				stopWall = startWallProfile(10 * time.Millisecond)
+			}
+			wr = b.runWorkers(ctx, "(b) SCIM create, "+label, size, o.workers, b.scimCreateOp(scim, "scim"+strconv.Itoa(round)))
+			b.opsDone(&m)
+			if stopWall != nil {
+				res.wall = res.wall.merge(stopWall())
+			}
+			res.scimCreate = res.scimCreate.add(wr)
+			if err := b.waitCache(ctx, scim, o.warmupCount+res.scimCreate.ok()); err != nil {
+				return err
+			}
+			if settled, err = b.settle(ctx, "(b), "+label); err != nil {
+				return err
+			}
+			scimPhase = scimPhase.add(b.endPhase(m, "(b) SCIM create", wr.ok(), wr.wall, settled, nil, wr.ok()))
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-		wr = b.runWorkers(ctx, "(b) SCIM create, "+label, size, o.workers, b.scimCreateOp(scim, "scim"+strconv.Itoa(round)))
-		b.opsDone(&m)
-		if stopWall != nil {
-			res.wall = res.wall.merge(stopWall())
+		if o.rounds > 1 {
+			progress("(a) raw create: %.0f/s, (b) SCIM create: %.0f/s over %d rounds; ratio %.2f",
+				res.rawCreate.rate(), res.scimCreate.rate(), o.rounds, res.scimCreate.rate()/res.rawCreate.rate())
 		}
-		res.scimCreate = res.scimCreate.add(wr)
-		if err := b.waitCache(ctx, scim, o.warmupCount+res.scimCreate.ok()); err != nil {
-			return err
-		}
-		if settled, err = b.settle(ctx, "(b), "+label); err != nil {
-			return err
-		}
-		scimPhase = scimPhase.add(b.endPhase(m, "(b) SCIM create", wr.ok(), wr.wall, settled, nil, wr.ok()))
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+		phases = append(phases, rawPhase, scimPhase)
 	}
-	if o.rounds > 1 {
-		progress("(a) raw create: %.0f/s, (b) SCIM create: %.0f/s over %d rounds; ratio %.2f",
-			res.rawCreate.rate(), res.scimCreate.rate(), o.rounds, res.scimCreate.rate()/res.rawCreate.rate())
-	}
-	phases = append(phases, rawPhase, scimPhase)
 
 	// (c) filter latency at two directory sizes.
+	if o.runs("c") {
+		if err := b.runFilter(ctx, dirs, &res, &phases); err != nil {
+			return err
+		}
+	}
+
+	// (d), (e), (f) share one directory with a bound group.
+	if o.runs("d") || o.runs("e") || o.runs("f") {
+		if err := b.runRevocation(ctx, &res, &phases); err != nil {
+			return err
+		}
+	}
+
+	printResults(os.Stdout, o, res, phases, serverVersion, time.Since(began))
+	return nil
+}
+
+// runFilter runs (c).
+func (b *bench) runFilter(ctx context.Context, dirs map[string]*scimDir, res *results, phases *[]phase) error {
+	o := b.o
 	small, large := dirs["bench-small"], dirs["bench-large"]
-	smallUsers, ph, err := b.fill(ctx, "fill-small", small, o.usersSmall)
+	smallUsers, ph, err := b.fill(ctx, "fill-small", "(c)", small, o.usersSmall)
 	if err != nil {
 		return err
 	}
-	phases = append(phases, ph)
+	*phases = append(*phases, ph)
 	if res.filterSmall, res.getSmall, ph, err = b.measureReads(ctx, "filter-small", small, smallUsers); err != nil {
 		return err
 	}
-	phases = append(phases, ph)
-
-	largeUsers, ph, err := b.fill(ctx, phaseFill, large, o.usersLarge)
+	*phases = append(*phases, ph)
+	if o.skipLarge {
+		return nil
+	}
+	largeUsers, ph, err := b.fill(ctx, phaseFill, "(c)", large, o.usersLarge)
 	if err != nil {
 		return err
 	}
-	phases = append(phases, ph)
+	*phases = append(*phases, ph)
 	if res.filterLarge, res.getLarge, ph, err = b.measureReads(ctx, phaseFilter, large, largeUsers); err != nil {
 		return err
 	}
-	phases = append(phases, ph)
+	*phases = append(*phases, ph)
 	// The small directory again, now that the cache holds the large one too:
 	// separates "directory size" from "everything the cache holds".
 	if res.filterSmallAfter, _, ph, err = b.measureReads(ctx, "filter-small-again", small, smallUsers); err != nil {
 		return err
 	}
 	ph.name += " (again, after large fill)"
-	phases = append(phases, ph)
-
-	printResults(os.Stdout, o, res, phases, serverVersion, time.Since(began))
+	*phases = append(*phases, ph)
 	return nil
 }
 
@@ -406,6 +491,7 @@ type results struct {
 	getSmall, getLarge       latencies
 	filterSmallAfter         latencies
 	wall                     wallProfile
+	revoke                   revokeResults
 }
 
 // ---------------------------------------------------------------------------
@@ -673,8 +759,8 @@ func (b *bench) waitCache(ctx context.Context, d *scimDir, want int) error {
 // fill creates count users in d straight through the API server with many
 // workers (retrying transient errors), then waits until the operator's cache
 // has them all and its controllers are idle.
-func (b *bench) fill(ctx context.Context, key string, d *scimDir, count int) ([]user, phase, error) {
-	progress("(c) filling %s with %d users (raw creates, %d workers)", d.name, count, b.o.fillWorkers)
+func (b *bench) fill(ctx context.Context, key, scenario string, d *scimDir, count int) ([]user, phase, error) {
+	progress("%s filling %s with %d users (raw creates, %d workers)", scenario, d.name, count, b.o.fillWorkers)
 	users := make([]user, count)
 	for i := range users {
 		users[i] = user{id: string(uuid.NewUUID()), userName: userName("u", i, d.name)}
@@ -727,7 +813,7 @@ func (b *bench) fill(ctx context.Context, key string, d *scimDir, count int) ([]
 	if err != nil {
 		return nil, phase{}, err
 	}
-	ph := b.endPhase(m, fmt.Sprintf("(c) fill %s (raw, %d workers)", d.name, b.o.fillWorkers), count, r.wall, settled,
+	ph := b.endPhase(m, fmt.Sprintf("%s fill %s (raw, %d workers)", scenario, d.name, b.o.fillWorkers), count, r.wall, settled,
 		map[string]float64{"POST": float64(attempts.Load())}, count)
 	if lagSamples > 0 {
 		ph.note = fmt.Sprintf("%s: the operator's cache trailed the API server by up to %d users while filling (sampled every 10 s) and caught up %s after the last create",
@@ -1082,43 +1168,55 @@ func verdict(ok bool) string {
 func printResults(w io.Writer, o options, r results, phases []phase, serverVersion string, total time.Duration) {
 	fmt.Fprintf(w, "\nscim-operator bench — %d CPUs (GOMAXPROCS %d), %s/%s, %s, kube-apiserver %s\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version(), serverVersion)
-	fmt.Fprintf(w, "n=%d (in %d alternating rounds) workers=%d users-small=%d users-large=%d queries=%d (after %d warm-up)%s\n\n",
-		o.n, o.rounds, o.workers, o.usersSmall, o.usersLarge, o.queries, o.warmupQueries, map[bool]string{true: " [quick]"}[o.quick])
+	large := strconv.Itoa(o.usersLarge)
+	if o.skipLarge {
+		large = "skipped"
+	}
+	fmt.Fprintf(w, "scenarios=%s n=%d (in %d alternating rounds) workers=%d users-small=%d users-large=%s queries=%d (after %d warm-up)%s\n",
+		o.scenarios, o.n, o.rounds, o.workers, o.usersSmall, large, o.queries, o.warmupQueries, map[bool]string{true: " [quick]"}[o.quick])
+	fmt.Fprintf(w, "revoke-users=%d revoke-groups=%d revoke-members=%d revoke-runs=%d authz-requests=%d (after %d warm-up)\n\n",
+		o.revokeUsers, o.revokeGroups, o.revokeMembers, o.revokeRuns, o.authzRequests, o.authzWarmup)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
 	row := func(cols ...string) { fmt.Fprintln(tw, " "+strings.Join(cols, "\t ")+"\t") }
 	row("scenario", "ours", "raw kube-apiserver", "ratio", "target", "result")
 	row("--------", "----", "------------------", "-----", "------", "------")
 
-	a, s := r.rawCreate, r.scimCreate
-	createOK := a.errors == 0 && s.errors == 0
-	createRatio := 0.0
-	if a.rate() > 0 {
-		createRatio = s.rate() / a.rate()
+	if o.runs("a") || o.runs("b") {
+		a, s := r.rawCreate, r.scimCreate
+		createOK := a.errors == 0 && s.errors == 0
+		createRatio := 0.0
+		if a.rate() > 0 {
+			createRatio = s.rate() / a.rate()
+		}
+		result := verdict(createOK && createRatio >= targetCreateRatio)
+		if !createOK {
+			result += fmt.Sprintf(" (%d+%d errors)", a.errors, s.errors)
+		}
+		row(fmt.Sprintf("(b)/(a) create user, %d workers, n=%d: SCIM POST vs CR create", o.workers, o.n),
+			fmt.Sprintf("%.0f /s", s.rate()), fmt.Sprintf("%.0f /s", a.rate()), ratio(s.rate(), a.rate()),
+			fmt.Sprintf("≥ %.2f", targetCreateRatio), result)
+		row("     create latency p50", ms(s.lat.p(50)), ms(a.lat.p(50)), ratio(float64(s.lat.p(50)), float64(a.lat.p(50))), "", "info")
+		row("     create latency p99", ms(s.lat.p(99)), ms(a.lat.p(99)), ratio(float64(s.lat.p(99)), float64(a.lat.p(99))), "", "info")
 	}
-	result := verdict(createOK && createRatio >= targetCreateRatio)
-	if !createOK {
-		result += fmt.Sprintf(" (%d+%d errors)", a.errors, s.errors)
+	if o.runs("c") {
+		latRows := func(size int, f, g latencies) {
+			row(fmt.Sprintf("(c) filter userName eq, %d users: p50", size), ms(f.p(50)), ms(g.p(50))+" (GET by name)", ratio(float64(f.p(50)), float64(g.p(50))), "", "info")
+			row(fmt.Sprintf("(c) filter userName eq, %d users: p99", size), ms(f.p(99)), ms(g.p(99))+" (GET by name)", ratio(float64(f.p(99)), float64(g.p(99))),
+				"< "+ms(targetP99), verdict(f.p(99) < targetP99))
+		}
+		latRows(o.usersSmall, r.filterSmall, r.getSmall)
+		if !o.skipLarge {
+			latRows(o.usersLarge, r.filterLarge, r.getLarge)
+			growth := float64(r.filterLarge.p(99)) / float64(r.filterSmall.p(99))
+			rawGrowth := float64(r.getLarge.p(99)) / float64(r.getSmall.p(99))
+			row(fmt.Sprintf("(c) p99 growth %d → %d users", o.usersSmall, o.usersLarge),
+				fmt.Sprintf("%.2f×", growth), fmt.Sprintf("%.2f× (GET by name)", rawGrowth), "", fmt.Sprintf("≤ %.1f×", targetP99Growth), verdict(growth <= targetP99Growth))
+			row(fmt.Sprintf("    filter, %d users, measured again after the %d fill: p50 / p99", o.usersSmall, o.usersLarge),
+				ms(r.filterSmallAfter.p(50))+" / "+ms(r.filterSmallAfter.p(99)), "", "", "", "info")
+		}
 	}
-	row(fmt.Sprintf("(b)/(a) create user, %d workers, n=%d: SCIM POST vs CR create", o.workers, o.n),
-		fmt.Sprintf("%.0f /s", s.rate()), fmt.Sprintf("%.0f /s", a.rate()), ratio(s.rate(), a.rate()),
-		fmt.Sprintf("≥ %.2f", targetCreateRatio), result)
-	row("     create latency p50", ms(s.lat.p(50)), ms(a.lat.p(50)), ratio(float64(s.lat.p(50)), float64(a.lat.p(50))), "", "info")
-	row("     create latency p99", ms(s.lat.p(99)), ms(a.lat.p(99)), ratio(float64(s.lat.p(99)), float64(a.lat.p(99))), "", "info")
-
-	latRows := func(size int, f, g latencies) {
-		row(fmt.Sprintf("(c) filter userName eq, %d users: p50", size), ms(f.p(50)), ms(g.p(50))+" (GET by name)", ratio(float64(f.p(50)), float64(g.p(50))), "", "info")
-		row(fmt.Sprintf("(c) filter userName eq, %d users: p99", size), ms(f.p(99)), ms(g.p(99))+" (GET by name)", ratio(float64(f.p(99)), float64(g.p(99))),
-			"< "+ms(targetP99), verdict(f.p(99) < targetP99))
-	}
-	latRows(o.usersSmall, r.filterSmall, r.getSmall)
-	latRows(o.usersLarge, r.filterLarge, r.getLarge)
-	growth := float64(r.filterLarge.p(99)) / float64(r.filterSmall.p(99))
-	rawGrowth := float64(r.getLarge.p(99)) / float64(r.getSmall.p(99))
-	row(fmt.Sprintf("(c) p99 growth %d → %d users", o.usersSmall, o.usersLarge),
-		fmt.Sprintf("%.2f×", growth), fmt.Sprintf("%.2f× (GET by name)", rawGrowth), "", fmt.Sprintf("≤ %.1f×", targetP99Growth), verdict(growth <= targetP99Growth))
-	row(fmt.Sprintf("    filter, %d users, measured again after the %d fill: p50 / p99", o.usersSmall, o.usersLarge),
-		ms(r.filterSmallAfter.p(50))+" / "+ms(r.filterSmallAfter.p(99)), "", "", "", "info")
+	r.revoke.printRows(o, row)
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nWhere the time goes. CPU%% is of one core while the operations ran (%d cores in all); CPU ms/op counts\n"+
@@ -1160,6 +1258,7 @@ func printResults(w io.Writer, o options, r results, phases []phase, serverVersi
 		}
 	}
 	fmt.Fprintln(w)
+	r.revoke.printNotes(w, o)
 	if r.wall.samples > 0 {
 		r.wall.print(w)
 	}

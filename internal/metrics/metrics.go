@@ -37,7 +37,7 @@ var (
 	TimeToRevoke = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "scim_operator_time_to_revoke_seconds",
 		Help:    "Seconds from the SCIM request that deactivated or deleted a user to the last revocation step.",
-		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 1, 2, 5, 10, 30, 60},
 	}, []string{"directory"})
 
 	// AuthorizationDuration measures webhook decisions.
