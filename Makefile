@@ -58,7 +58,7 @@ control-plane: ## Build (once per machine, cached) kube-apiserver and etcd from 
 ##@ Test
 
 .PHONY: test
-test: control-plane verify-generated vet test-chart ## Run every test: unit, fuzz (short), integration on a real kube-apiserver.
+test: control-plane verify-generated vet test-chart test-e2e ## Run every test: unit, fuzz (short), integration on a real kube-apiserver.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
@@ -86,6 +86,13 @@ test-chart: control-plane verify-chart $(HELM) ## Lint, render and install the H
 		$(HELM) template scim-operator $(CHART) -n scim-system -f $$f >/dev/null || exit 1; \
 	done
 	HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 ./test/chart/...
+
+# The operator binary, built from cmd/scim-operator, runs with the rendered chart's arguments and as
+# its ServiceAccount (the chart's RBAC, not an admin) against the local kube-apiserver; a user is
+# provisioned over HTTPS, then SIGTERM must stop it cleanly (test/e2e).
+.PHONY: test-e2e
+test-e2e: control-plane $(HELM) ## Run the operator binary with the chart's arguments and RBAC against the local kube-apiserver.
+	GO=$(GO) HELM=$(HELM) KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) test -count=1 ./test/e2e/...
 
 .PHONY: verify-chart
 verify-chart: ## Fail when the chart's copies of the CRDs, RBAC rules or webhook configuration differ from config/.

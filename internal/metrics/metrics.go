@@ -21,7 +21,7 @@
 //	    Groups per directory.
 //	scim_operator_token_expiry_timestamp_seconds         gauge      labels: directory, token
 //	    When each expiring token stops working (Unix seconds).
-//	scim_operator_app_accounts                           gauge      labels: namespace, app, state
+//	scim_operator_app_accounts                           gauge      labels: app_namespace, app, state
 //	    App accounts per state: "Provisioned", "Suspended", "Failed".
 //	scim_operator_app_sync_duration_seconds              histogram  labels: provisioner, result
 //	    Time to apply one account to its app; result is "success" or "failure".
@@ -88,7 +88,7 @@ var (
 	AppAccounts = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "scim_operator_app_accounts",
 		Help: "App accounts per app and state.",
-	}, []string{"namespace", "app", "state"})
+	}, []string{"app_namespace", "app", "state"})
 
 	// AppSyncDuration measures deliveries to apps.
 	AppSyncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -674,7 +674,7 @@ func TestDefaults(t *testing.T) {
 	if m.get("PodDisruptionBudget", release) == nil || m.get("NetworkPolicy", release) == nil {
 		t.Error("no PodDisruptionBudget or NetworkPolicy by default")
 	}
-	for _, kind := range []string{"Ingress", "HTTPRoute", "ServiceMonitor", "Certificate", "Issuer"} {
+	for _, kind := range []string{"Ingress", "HTTPRoute", "ServiceMonitor", "PrometheusRule", "ConfigMap", "Certificate", "Issuer"} {
 		if len(m.all(kind)) != 0 {
 			t.Errorf("%s rendered by default", kind)
 		}
@@ -747,7 +747,7 @@ func TestDefaults(t *testing.T) {
 }
 
 // TestOptionalObjects checks the production value set: HA, digests, cert-manager, Ingress,
-// ServiceMonitor.
+// ServiceMonitor, dashboard, PrometheusRule.
 func TestOptionalObjects(t *testing.T) {
 	m := render(t, release, namespace, valueSets(t)["ha-tls-ingress"])
 	dep := m.one(t, "Deployment")
@@ -758,7 +758,7 @@ func TestOptionalObjects(t *testing.T) {
 	if a := args(t, c); a["external-url"] != "https://scim.example.com" {
 		t.Errorf("--external-url = %q, want the Ingress host", a["external-url"])
 	}
-	for _, kind := range []string{"Ingress", "ServiceMonitor", "Issuer"} {
+	for _, kind := range []string{"Ingress", "ServiceMonitor", "Issuer", "ConfigMap", "PrometheusRule"} {
 		if len(m.all(kind)) != 1 {
 			t.Errorf("want one %s, got %d", kind, len(m.all(kind)))
 		}

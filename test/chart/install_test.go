@@ -131,7 +131,17 @@ func TestInstall(t *testing.T) {
 	ctx := context.Background()
 	chart := chartDir()
 
-	notes := c.helm(t, "install", release, chart, "--namespace", namespace, "--create-namespace")
+	notes, err := helm(t, c.helmEnv, "install", release, chart, "--namespace", namespace, "--create-namespace")
+	if err != nil && strings.Contains(err.Error(), "failed post-install") && strings.Contains(err.Error(), "ensure CRDs are installed first") {
+		// Helm does not wait until CRDs that are templates are served before it runs the
+		// post-install hook that creates the default directory, so now and then (a few percent
+		// of the runs here) the first install fails. docs/install.md gives the remedy, proved here:
+		// helm upgrade, which creates the directory as an ordinary object of the release.
+		t.Logf("helm install lost the race with its CRDs; helm upgrade, as docs/install.md says: %v", err)
+		notes = c.helm(t, "upgrade", release, chart, "--namespace", namespace)
+	} else if err != nil {
+		t.Fatal(err)
+	}
 	if testing.Verbose() {
 		t.Log(notes)
 	}
