@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -71,8 +72,13 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			a.DeletionTimestamp = &metav1.Time{Time: time.Now()} // not counted below
 		}
 	}
-	r.count(&app, accounts.Items, len(users))
-	setReady(&app.Status.Conditions, app.Generation, reason == "", reason, "")
+	message := ""
+	if failed := r.count(&app, accounts.Items, len(users)); failed != nil && reason == "" {
+		// A bad Secret reference or URL shows here, not only on each account.
+		reason = identityv1alpha1.ReasonAccountsFailed
+		message = fmt.Sprintf("%d accounts could not be synced; for example %s: %s", app.Status.Failed, failed.Spec.UserName, failed.Status.LastError)
+	}
+	setReady(&app.Status.Conditions, app.Generation, reason == "", reason, message)
 	if reason == "" {
 		app.Status.ObservedGeneration = app.Generation
 	}
@@ -153,7 +159,9 @@ func (r *AppReconciler) ensureAccount(ctx context.Context, app *identityv1alpha1
 	return err
 }
 
-func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identityv1alpha1.AppAccount, entitled int) {
+// count fills the app's account counts and returns one failed account, if any.
+func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identityv1alpha1.AppAccount, entitled int) *identityv1alpha1.AppAccount {
+	var failed *identityv1alpha1.AppAccount
 	st := &app.Status
 	st.Accounts, st.Provisioned, st.Suspended, st.Failed = int32(entitled), 0, 0, 0
 	for _, a := range accounts {
@@ -167,6 +175,7 @@ func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identity
 			st.Suspended++
 		case identityv1alpha1.AccountFailed:
 			st.Failed++
+			failed = &a
 		}
 	}
 	for state, n := range map[identityv1alpha1.AccountState]int32{
@@ -174,6 +183,7 @@ func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identity
 	} {
 		metrics.AppAccounts.WithLabelValues(app.Namespace, app.Name, string(state)).Set(float64(n))
 	}
+	return failed
 }
 
 // SetupWithManager registers the controller.

@@ -100,6 +100,8 @@ const (
 	ReasonMembershipCycle = "MembershipCycle"
 	// ReasonRoleNotFound: the referenced Role or ClusterRole does not exist (yet).
 	ReasonRoleNotFound = "RoleNotFound"
+	// ReasonAccountsFailed: some of an app's accounts could not be synced.
+	ReasonAccountsFailed = "AccountsFailed"
 	// ReasonApplyFailed: writing the RBAC objects failed.
 	ReasonApplyFailed = "ApplyFailed"
 )

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -151,6 +153,13 @@ func TestAnAppThatCannotBeReachedFailsOnlyItsOwnAccounts(t *testing.T) {
 		b, f := account(t, ns, "broken", ann), account(t, ns, "fine", ann)
 		return b != nil && b.Status.State == identityv1alpha1.AccountFailed && b.Status.LastError != "" &&
 			f != nil && f.Status.State == identityv1alpha1.AccountProvisioned
+	})
+	eventually(t, "the broken app's status says why", func() bool {
+		var got identityv1alpha1.ScimApp
+		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(broken), &got)
+		cond := meta.FindStatusCondition(got.Status.Conditions, identityv1alpha1.ReadyCondition)
+		return got.Status.Failed == 1 && cond != nil && cond.Reason == identityv1alpha1.ReasonAccountsFailed &&
+			strings.Contains(cond.Message, "missing")
 	})
 	// A failed app does not hold a revocation open: the failure is visible and retried.
 	c.do("PATCH", "/Users/"+ann, patchOps(op("replace", "active", false))).expect(t, 200)
