@@ -111,7 +111,7 @@ chart-crds: ## Copy the generated CRDs, ClusterRole rules and webhook configurat
 	cp config/webhook/manifests.yaml $(CHART)/files/webhook/manifests.yaml
 
 .PHONY: helm
-helm: $(HELM) ## Build Helm from the Go module proxy into bin/.
+helm: $(HELM) ## Build Helm from the Go module proxy (cached outside the clone).
 
 .PHONY: build
 build: ## Build the operator binary into bin/.
