@@ -13,7 +13,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -347,10 +347,9 @@ func (s *Store) stamp(obj client.Object) {
 	obj.SetAnnotations(ann)
 }
 
+// equalSpec reports whether a write would change nothing, so it can be skipped.
 func equalSpec(k *Kind, a, b client.Object) bool {
-	ra, err1 := k.toSCIM(a)
-	rb, err2 := k.toSCIM(b)
-	return err1 == nil && err2 == nil && fmt.Sprint(ra) == fmt.Sprint(rb)
+	return equality.Semantic.DeepEqual(k.spec(a), k.spec(b))
 }
 
 // matches reports whether an If-Match header value accepts the object.
