@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -38,13 +39,18 @@ func (p *ServiceAccounts) Apply(ctx context.Context, app *identityv1alpha1.ScimA
 	}
 	name := ServiceAccountName(acct)
 	labels := map[string]string{identityv1alpha1.AppLabel: app.Name, identityv1alpha1.UserLabel: acct.Spec.User}
-	sa := corev1ac.ServiceAccount(name, app.Namespace).WithLabels(labels).
+	// Owned by the AppAccount: if the account disappears without its
+	// finalizer running (its ScimApp was deleted first), the garbage
+	// collector still removes the ServiceAccount and the access it carries.
+	owner := metav1ac.OwnerReference().WithAPIVersion(identityv1alpha1.GroupVersion.String()).WithKind("AppAccount").
+		WithName(acct.Name).WithUID(acct.UID).WithBlockOwnerDeletion(true)
+	sa := corev1ac.ServiceAccount(name, app.Namespace).WithLabels(labels).WithOwnerReferences(owner).
 		WithAnnotations(map[string]string{"identity.scim-operator.io/user-name": acct.Spec.UserName})
 	if err := p.Client.Apply(ctx, sa, client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
 		return "", err
 	}
 	if ref := app.Spec.Provisioner.ServiceAccount.RoleRef; ref != nil {
-		rb := rbacv1ac.RoleBinding(name, app.Namespace).WithLabels(labels).
+		rb := rbacv1ac.RoleBinding(name, app.Namespace).WithLabels(labels).WithOwnerReferences(owner).
 			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind(ref.Kind).WithName(ref.Name)).
 			WithSubjects(rbacv1ac.Subject().WithKind(rbacv1.ServiceAccountKind).WithName(name).WithNamespace(app.Namespace))
 		if err := p.Client.Apply(ctx, rb, client.FieldOwner(fieldManager), client.ForceOwnership); err != nil {
