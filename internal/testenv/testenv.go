@@ -54,9 +54,9 @@ func RepoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// assetsDir finds kube-apiserver and etcd: KUBEBUILDER_ASSETS if set, else
+// AssetsDir finds kube-apiserver and etcd: KUBEBUILDER_ASSETS if set, else
 // the cache that hack/control-plane.sh fills (building it if needed).
-func assetsDir() (string, error) {
+func AssetsDir() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
@@ -80,7 +80,7 @@ type Options struct {
 
 // Start starts the control plane and the operator.
 func Start(opts Options) (*Env, error) {
-	assets, err := assetsDir()
+	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
 	}

@@ -17,12 +17,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/scim-operator/scim-operator/internal/testenv"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
@@ -32,11 +32,8 @@ const (
 	namespace = "scim-system"
 )
 
-// repoRoot is the module root, found from this source file.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+// repoRoot is the module root.
+func repoRoot() string { return testenv.RepoRoot() }
 
 func chartDir() string { return filepath.Join(repoRoot(), "charts", "scim-operator") }
 

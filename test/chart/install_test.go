@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,6 +30,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/operator"
+	"github.com/scim-operator/scim-operator/internal/testenv"
 	"github.com/scim-operator/scim-operator/internal/token"
 	"github.com/scim-operator/scim-operator/scimserver"
 )
@@ -48,13 +48,9 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	helmBinary(t)
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		out, err := exec.Command(filepath.Join(repoRoot(), "hack", "control-plane.sh")).Output()
-		if err != nil {
-			t.Fatalf("hack/control-plane.sh: %v", err)
-		}
-		assets = strings.TrimSpace(string(out))
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
 	}
 	te := &envtest.Environment{BinaryAssetsDirectory: assets}
 	// kubeadm's default Service range, so that the value sets' fixed ClusterIPs are valid.

@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,10 +53,7 @@ const (
 	namespace = "scim-system"
 )
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+func repoRoot() string { return testenv.RepoRoot() }
 
 // TestBinaryWithChart is the end-to-end test described in the package comment.
 func TestBinaryWithChart(t *testing.T) {
@@ -446,14 +442,11 @@ func nested(o map[string]any, path ...string) map[string]any {
 
 func assetsDir(t *testing.T) string {
 	t.Helper()
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	out, err := exec.Command(filepath.Join(repoRoot(), "hack", "control-plane.sh")).Output()
+	dir, err := testenv.AssetsDir()
 	if err != nil {
-		t.Fatalf("hack/control-plane.sh: %v", err)
+		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(out))
+	return dir
 }
 
 func kubeconfigFor(t *testing.T, env *envtest.Environment, user envtest.User, path string) string {
