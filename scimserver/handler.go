@@ -31,6 +31,8 @@ const BasePath = "/scim/v2/"
 type request struct {
 	dir      store.Dir
 	identity token.Identity
+	// forwardedTo is the writing replica a write was passed on to.
+	forwardedTo string
 }
 
 type ctxKey struct{}
@@ -57,14 +59,19 @@ func (s *Server) Handler() http.Handler {
 	return s.middleware(mux)
 }
 
-// statusRecorder remembers the response status for the audit line.
+// statusRecorder remembers the response status for the audit line and, for
+// a write passed on by another replica, tells that replica what was written.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	written *store.Written
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
+	if r.written != nil && r.written.Kind != nil {
+		r.ResponseWriter.Header().Set(writtenHeader, r.written.String())
+	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
@@ -87,10 +94,16 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			resource, method, dur := metricLabel(resourceType(r.URL.Path), knownResources), metricLabel(r.Method, knownMethods), time.Since(start)
 			metrics.SCIMRequests.WithLabelValues(req.dir.Name, resource, method, strconv.Itoa(rec.status)).Inc()
 			metrics.SCIMRequestDuration.WithLabelValues(req.dir.Name, resource, method).Observe(dur.Seconds())
-			s.Log.Info("SCIM request",
-				"requestID", reqID, "directory", req.dir.Name, "token", req.identity.TokenName,
+			kv := []any{"requestID", reqID, "directory", req.dir.Name, "token", req.identity.TokenName,
 				"clientIP", clientIP(r), "method", r.Method, "resourceType", resourceType(r.URL.Path), "resourceID", resourceID(r.URL.Path),
-				"status", rec.status, "latency", dur.String())
+				"status", rec.status, "latency", dur.String()}
+			if req.forwardedTo != "" {
+				kv = append(kv, "forwardedTo", req.forwardedTo)
+			}
+			if from := r.Header.Get(forwardedHeader); from != "" {
+				kv = append(kv, "forwardedRequestID", from)
+			}
+			s.Log.Info("SCIM request", kv...)
 		}()
 		release, err := s.limits.acquire()
 		if err != nil {
@@ -102,7 +115,21 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			writeError(rec, err)
 			return
 		}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKey{}, req)))
+		target, err := s.route(r)
+		if err != nil {
+			writeError(rec, err)
+			return
+		}
+		if target != "" {
+			req.forwardedTo = target
+			s.forward(rec, r, target, reqID)
+			return
+		}
+		ctx := context.WithValue(r.Context(), ctxKey{}, req)
+		if isWrite(r) && r.Header.Get(forwardedHeader) != "" {
+			ctx, rec.written = store.WithWriteRecord(ctx)
+		}
+		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
 }
 

@@ -63,6 +63,11 @@ type Server struct {
 	// Client reads ScimDirectories (from the cache) and patches their status.
 	Client client.Client
 	Log    logr.Logger
+	// Writers says which replica makes SCIM writes; nil: this one.
+	Writers WriterLocator
+
+	peerOnce sync.Once
+	peerRT   http.RoundTripper
 
 	limits *limiter
 

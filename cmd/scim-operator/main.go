@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"text/tabwriter"
@@ -74,7 +75,8 @@ func run() error {
 	fs.StringVar(&opts.Webhook.CertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs", "Directory with the admission webhook's tls.crt and tls.key.")
 	fs.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz; 0 disables them.")
-	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "Run controllers on one replica at a time (the SCIM endpoint runs on all).")
+	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "Elect a leader among replicas: it runs the controllers and makes every SCIM write; the other replicas serve SCIM reads and pass writes on to it. Required with more than one replica.")
+	fs.StringVar(&opts.AdvertiseURL, "scim-advertise-url", "", "scheme://host:port under which other replicas reach this replica's SCIM endpoint (with -leader-elect). Default: the host of -scim-bind-address, else $POD_IP, with its port.")
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -87,6 +89,13 @@ func run() error {
 	}
 	if opts.Authorization.Addr != "0" && (opts.Authorization.CertFile == "" || opts.Authorization.KeyFile == "") {
 		return fmt.Errorf("the authorization webhook needs -authz-tls-cert-file and -authz-tls-key-file (the kube-apiserver only calls it over HTTPS); disable it with -authz-bind-address=0")
+	}
+	if opts.LeaderElection && opts.AdvertiseURL == "" {
+		u, err := advertiseURL(opts.SCIM.Addr, os.Getenv("POD_IP"), opts.SCIM.CertFile != "")
+		if err != nil {
+			return err
+		}
+		opts.AdvertiseURL = u
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	op, err := operator.New(ctrl.GetConfigOrDie(), opts)
@@ -161,4 +170,24 @@ func orNever(s string) string {
 		return "never"
 	}
 	return s
+}
+
+// advertiseURL derives this replica's SCIM URL for its peers from the bind
+// address: its host when it names one, else the pod IP.
+func advertiseURL(bind, podIP string, tls bool) (string, error) {
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil {
+		return "", fmt.Errorf("-scim-bind-address %q: %w", bind, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = podIP
+	}
+	if host == "" {
+		return "", fmt.Errorf("with -leader-elect, replicas pass SCIM writes on to the leader and need its address: set POD_IP (the chart does) or -scim-advertise-url")
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
 }

@@ -15,6 +15,10 @@
 //	    the request named no known directory or failed authentication).
 //	scim_operator_scim_request_duration_seconds          histogram  labels: directory, resource, method
 //	    Time to serve a SCIM request.
+//	scim_operator_scim_forwarded_requests_total          counter    labels: result
+//	    SCIM writes this replica passed on to the writing replica (the
+//	    leader): "forwarded", "error" (unreachable) or "no-writer" (answered
+//	    503 during a leader change).
 //	scim_operator_users                                  gauge      labels: directory, state
 //	    Users per state: "active", "inactive" (revocation under way) and "revoked".
 //	scim_operator_groups                                 gauge      labels: directory
@@ -72,6 +76,12 @@ var (
 		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 	}, []string{"directory", "resource", "method"})
 
+	// SCIMForwarded counts writes passed on to the writing replica.
+	SCIMForwarded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scim_operator_scim_forwarded_requests_total",
+		Help: "SCIM writes this replica passed on to the writing replica (the leader), by result.",
+	}, []string{"result"})
+
 	// Users counts users by state.
 	Users = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "scim_operator_users",
@@ -106,5 +116,5 @@ var (
 
 func init() {
 	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
-		SCIMRequests, SCIMRequestDuration, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
+		SCIMRequests, SCIMRequestDuration, SCIMForwarded, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
 }

@@ -14,9 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,6 +34,7 @@ import (
 	"github.com/scim-operator/scim-operator/internal/authz"
 	"github.com/scim-operator/scim-operator/internal/httpserver"
 	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/leader"
 	"github.com/scim-operator/scim-operator/internal/token"
 	scimwebhook "github.com/scim-operator/scim-operator/internal/webhook"
 	"github.com/scim-operator/scim-operator/scimserver"
@@ -53,10 +56,15 @@ type Options struct {
 	MetricsAddr string
 	// ProbeAddr serves /healthz and /readyz; "0" disables it.
 	ProbeAddr string
-	// LeaderElection makes controllers run on one replica at a time; the SCIM
-	// server runs on every replica.
+	// LeaderElection makes controllers run on one replica at a time, and
+	// SCIM writes happen on that replica too: the others serve reads and pass
+	// writes on to it, at AdvertiseURL, published in the Lease. Without
+	// leader election, run a single replica.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// AdvertiseURL is where other replicas reach this one's SCIM endpoint
+	// (scheme://host:port); required with LeaderElection.
+	AdvertiseURL string
 	// Authorization serves the authorization webhook (SubjectAccessReviews
 	// from the kube-apiserver); disabled when neither Addr nor Listener is set
 	// or Addr is "0".
@@ -86,13 +94,36 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, err
 	}
 	managedBindings := labels.NewSelector().Add(*managed)
+	var (
+		lock     resourcelock.Interface
+		identity string
+		leaseKey types.NamespacedName
+	)
+	if opts.LeaderElection {
+		if opts.AdvertiseURL == "" {
+			return nil, fmt.Errorf("with leader election, replicas pass SCIM writes on to the leader: its SCIM URL is needed (-scim-advertise-url, or POD_IP in the environment)")
+		}
+		if _, err := leader.URLOf(opts.AdvertiseURL + "_x"); err != nil {
+			return nil, fmt.Errorf("-scim-advertise-url %q: want scheme://host:port", opts.AdvertiseURL)
+		}
+		ns, err := leader.Namespace(opts.LeaderElectionNamespace)
+		if err != nil {
+			return nil, err
+		}
+		identity = leader.Identity(opts.AdvertiseURL)
+		leaseKey = types.NamespacedName{Namespace: ns, Name: leader.LeaseName}
+		if lock, err = leader.NewLock(cfg, ns, identity); err != nil {
+			return nil, fmt.Errorf("leader election: %w", err)
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme,
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
-		HealthProbeBindAddress:        opts.ProbeAddr,
-		LeaderElection:                opts.LeaderElection,
-		LeaderElectionID:              "scim-operator.identity.scim-operator.io",
-		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		Scheme:                              Scheme,
+		Metrics:                             metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:              opts.ProbeAddr,
+		LeaderElection:                      opts.LeaderElection,
+		LeaderElectionResourceLockInterface: lock,
+		// The SCIM server drains its requests before the Lease is released,
+		// so the next leader starts after the last write of this one.
 		LeaderElectionReleaseOnCancel: true,
 		Cache: cache.Options{
 			// managedFields are never read and cost memory and copy time on
@@ -141,6 +172,13 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second,
 		Recorder: mgr.GetEventRecorder("scim-operator")}
 	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))
+	if opts.LeaderElection {
+		loc := &leader.Locator{Reader: mgr.GetAPIReader(), Lease: leaseKey, Self: identity, Settle: time.Second}
+		if err := mgr.Add(loc); err != nil {
+			return nil, err
+		}
+		srv.Writers = loc
+	}
 	if err := mgr.Add(srv); err != nil {
 		return nil, err
 	}

@@ -240,3 +240,64 @@ func poll(ctx context.Context, cond func() bool) error {
 	}
 	return nil
 }
+
+// Replica is an extra operator process-alike with leader election, for tests
+// of several replicas serving one control plane.
+type Replica struct {
+	// URL is the replica's SCIM URL (scheme://host:port).
+	URL      string
+	Operator *operator.Operator
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// StartReplica starts another operator in this process with leader election
+// in leaseNamespace, serving SCIM over plain HTTP on a free local port; the
+// authorization and admission webhooks stay with the main operator.
+func (e *Env) StartReplica(leaseNamespace string) (*Replica, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	op, err := operator.New(e.Config, operator.Options{
+		SCIM:                    scimserver.Options{Addr: addr},
+		MetricsAddr:             "0",
+		ProbeAddr:               "0",
+		Restartable:             true,
+		LeaderElection:          true,
+		LeaderElectionNamespace: leaseNamespace,
+		AdvertiseURL:            "http://" + addr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), ctrl.Log))
+	r := &Replica{URL: "http://" + addr, Operator: op, cancel: cancel, done: make(chan struct{})}
+	var startErr error
+	go func() { startErr = op.Start(ctx); close(r.done) }()
+	select {
+	case <-op.SCIM.Listening():
+	case <-r.done:
+		return nil, fmt.Errorf("replica stopped: %w", startErr)
+	case <-time.After(60 * time.Second):
+		r.Stop()
+		return nil, fmt.Errorf("replica's SCIM endpoint did not start")
+	}
+	if !op.GetCache().WaitForCacheSync(ctx) {
+		r.Stop()
+		return nil, fmt.Errorf("replica's cache did not sync")
+	}
+	return r, nil
+}
+
+// Stop stops the replica gracefully (it releases its Lease) and waits; it may
+// be called more than once.
+func (r *Replica) Stop() {
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+	}
+}

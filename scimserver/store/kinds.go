@@ -32,7 +32,6 @@ type Kind struct {
 	uniqueName  func(client.Object) string
 	uniqueAttr  string
 	uniqueIndex string
-	claimPrefix string
 	// eqIndexes maps a lower-cased attribute path to the index that answers
 	// `eq` on it, and whether index values are case-folded.
 	eqIndexes map[string]eqIndex
@@ -62,7 +61,6 @@ var Users = &Kind{
 	uniqueName:  func(o client.Object) string { return o.(*identityv1alpha1.ScimUser).Spec.UserName },
 	uniqueAttr:  "userName",
 	uniqueIndex: index.UserName,
-	claimPrefix: "scim-username-",
 	eqIndexes: map[string]eqIndex{
 		"username":     {index.UserName, true},
 		"externalid":   {index.UserExternalID, false},
@@ -90,7 +88,6 @@ var Groups = &Kind{
 	uniqueName:  func(o client.Object) string { return o.(*identityv1alpha1.ScimGroup).Spec.DisplayName },
 	uniqueAttr:  "displayName",
 	uniqueIndex: index.GroupDisplayName,
-	claimPrefix: "scim-groupname-",
 	eqIndexes: map[string]eqIndex{
 		"displayname":   {index.GroupDisplayName, true},
 		"externalid":    {index.GroupExternalID, false},

@@ -5,9 +5,8 @@
 // go to the API server with optimistic concurrency, and wait until the cache
 // has seen them, so the next read on this replica sees the write
 // (read-your-writes). Case-insensitive uniqueness of userName and group
-// displayName is enforced across replicas with claim Leases: creating a Lease
-// is atomic in etcd, so of two concurrent POSTs of one userName exactly one
-// wins, whichever replica serves it.
+// displayName is decided in memory by the single replica that writes (see
+// unique.go): one API write per create.
 package store
 
 import (
@@ -51,6 +50,7 @@ type Store struct {
 
 	// locks queues this replica's writes to one object (see objectLocks).
 	locks objectLocks
+	names names
 	guard deletionGuard
 }
 
@@ -151,21 +151,18 @@ func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) 
 	if err := s.checkWrite(ctx, d, k, nil, obj); err != nil {
 		return nil, err
 	}
-	name := k.uniqueName(obj)
-	if err := s.claim(ctx, d, k, name, id); err != nil {
+	release, err := s.reserve(ctx, d, k, k.uniqueName(obj), id)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.Client.Create(ctx, obj); err != nil {
-		// Release the name only when the create surely failed. After a
-		// timeout the object may exist: keeping the claim makes a quick
-		// retry get 409 instead of a duplicate, and a claim whose holder
-		// never appeared is taken over once claimGrace has passed.
-		if definiteFailure(err) {
-			s.release(ctx, d, k, name, id)
-		}
+		// After a timeout the object may exist: the reservation lingers so
+		// that a quick retry gets 409 instead of a duplicate.
+		release(definiteFailure(err))
 		return nil, apiError(err)
 	}
-	s.waitSynced(ctx, k, obj, false)
+	release(s.waitSynced(ctx, k, obj, false))
+	recordWrite(ctx, k, obj, false)
 	s.event(obj, "Created", "Created through SCIM")
 	return s.render(ctx, d, k, obj)
 }
@@ -236,19 +233,16 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 			}
 			admitted = true
 		}
-		oldName, newName := k.uniqueName(cur), k.uniqueName(next)
-		renamed := fold(oldName) != fold(newName)
-		if renamed {
-			if err := s.claim(ctx, d, k, newName, id); err != nil {
+		release := func(bool) {}
+		if newName := k.uniqueName(next); fold(k.uniqueName(cur)) != fold(newName) {
+			if release, err = s.reserve(ctx, d, k, newName, id); err != nil {
 				return nil, err
 			}
 		}
 		err = s.Client.Update(ctx, next)
 		if err == nil {
-			if renamed {
-				s.release(ctx, d, k, oldName, id)
-			}
-			s.waitSynced(ctx, k, next, false)
+			release(s.waitSynced(ctx, k, next, false))
+			recordWrite(ctx, k, next, false)
 			if deactivating {
 				s.event(next, "Deactivated", "Deactivated through SCIM")
 			} else {
@@ -256,9 +250,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 			}
 			return s.render(ctx, d, k, next)
 		}
-		if renamed {
-			s.release(ctx, d, k, newName, id)
-		}
+		release(definiteFailure(err))
 		if !apierrors.IsConflict(err) {
 			return nil, apiError(err)
 		}
@@ -308,8 +300,8 @@ func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) 
 		switch {
 		case err == nil:
 			s.event(cur, "Deleted", "Deleted through SCIM")
-			s.release(ctx, d, k, k.uniqueName(cur), id)
 			s.waitSynced(ctx, k, cur, true)
+			recordWrite(ctx, k, cur, true)
 			return nil
 		case apierrors.IsNotFound(err):
 			return notFound(k, id)
@@ -389,16 +381,16 @@ func preconditionFailed(obj client.Object) error {
 }
 
 // waitSynced waits until the cache holds obj's resource version (or, for a
-// delete, no longer holds obj). It gives up quietly after SyncTimeout: the
-// write itself has succeeded.
-func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, deleted bool) {
+// delete, no longer holds obj), and reports whether it does. It gives up
+// quietly after SyncTimeout: the write itself has succeeded.
+func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, deleted bool) bool {
 	want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
 	timeout := s.SyncTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
 	key := client.ObjectKeyFromObject(obj)
-	_ = wait.PollUntilContextTimeout(ctx, time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cached := k.newObj()
 		err := s.Client.Get(ctx, key, cached)
 		if apierrors.IsNotFound(err) {
@@ -417,6 +409,7 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 		have, _ := strconv.ParseUint(cached.GetResourceVersion(), 10, 64)
 		return have >= want || cached.GetResourceVersion() == obj.GetResourceVersion(), nil
 	})
+	return err == nil
 }
 
 // definiteFailure reports whether the API server surely did not apply a write.
