@@ -20,8 +20,6 @@ const (
 	DeletionGuardReleaseAnnotation = "identity.scim-operator.io/release-deletion-guard"
 	// RevocationFinalizer holds a deleted ScimUser until its sessions are revoked.
 	RevocationFinalizer = "identity.scim-operator.io/revocation"
-	// ClaimLabel marks a Lease that reserves a unique name (userName or group displayName).
-	ClaimLabel = "identity.scim-operator.io/claim"
 )
 
 // Condition types.
