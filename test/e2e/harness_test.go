@@ -165,6 +165,9 @@ func NewCluster(t *testing.T, opts ClusterOptions) *Cluster {
 		t.Fatal(err)
 	}
 	c.Env.ControlPlane.GetAPIServer().CertDir = apiDir
+	// Stopping waits for the kube-apiserver's graceful shutdown, which can take a while with
+	// clients' watches open on a busy machine.
+	c.Env.ControlPlaneStopTimeout = 2 * time.Minute
 	cfg, err := c.Env.Start()
 	if err != nil {
 		t.Fatalf("starting the local control plane: %v", err)
@@ -214,6 +217,34 @@ func (c *Cluster) StopAPIServer(t *testing.T) {
 	if err := c.Env.ControlPlane.GetAPIServer().Stop(); err != nil {
 		t.Fatalf("stopping the kube-apiserver: %v", err)
 	}
+}
+
+// KillAPIServer kills the kube-apiserver with SIGKILL, as a crash would (its graceful stop waits
+// up to a minute for clients' requests); StartAPIServer starts it again.
+func (c *Cluster) KillAPIServer(t *testing.T) {
+	t.Helper()
+	// envtest does not expose the process; it is the one started with this cluster's cert-dir.
+	want := "--cert-dir=" + c.Env.ControlPlane.GetAPIServer().CertDir
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	pid := 0
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(data), "\x00")
+		if filepath.Base(args[0]) == "kube-apiserver" && slices.Contains(args, want) {
+			pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no kube-apiserver process with %s", want)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the kube-apiserver: %v", err)
+	}
+	// Stop returns once envtest has seen the process exit.
+	c.StopAPIServer(t)
 }
 
 // StartAPIServer starts the stopped kube-apiserver again, on the same port with the same
