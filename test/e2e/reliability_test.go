@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/testenv"
 	"github.com/scim-operator/scim-operator/scimserver"
 )
 
@@ -80,24 +81,8 @@ func groupBody(name string, members ...string) map[string]any {
 	return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": name, "members": ms}
 }
 
-func patchBody(ops ...map[string]any) map[string]any {
-	list := make([]any, len(ops))
-	for i, op := range ops {
-		list[i] = op
-	}
-	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
-}
-
-func op(kind, path string, value any) map[string]any {
-	m := map[string]any{"op": kind}
-	if path != "" {
-		m["path"] = path
-	}
-	if value != nil {
-		m["value"] = value
-	}
-	return m
-}
+// patchBody is a PatchOp request body; op is one of its operations.
+var patchBody, op = testenv.PatchOp, testenv.Op
 
 // must sends a request that has to succeed with want.
 func (s *scimClient) must(t *testing.T, want int, method, path string, body any, headers ...string) scimResponse {
