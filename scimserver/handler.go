@@ -82,6 +82,15 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The request's work is bounded by RequestTimeout and is not cut
+		// short when the client goes away or the server shuts down: an IdP
+		// whose POST timed out retries it, and must then find the user
+		// created completely or not at all (not a name claimed for a user
+		// that was never created); a graceful shutdown drains in-flight
+		// writes instead of cancelling them half-way.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		reqID := string(uuid.NewUUID())
 		w.Header().Set("X-Request-Id", reqID)
@@ -125,7 +134,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			s.forward(rec, r, target, reqID)
 			return
 		}
-		ctx := context.WithValue(r.Context(), ctxKey{}, req)
+		ctx = context.WithValue(r.Context(), ctxKey{}, req)
 		if isWrite(r) && r.Header.Get(forwardedHeader) != "" {
 			ctx, rec.written = store.WithWriteRecord(ctx)
 		}

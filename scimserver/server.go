@@ -34,6 +34,10 @@ const (
 	// lastRequestFlushInterval is how often directory status learns about
 	// the last request, so busy endpoints do not write status per request.
 	lastRequestFlushInterval = 30 * time.Second
+	// RequestTimeout bounds the work of one request (503 with Retry-After
+	// beyond). It is shorter than the graceful shutdown's 30 s, so every
+	// request in flight at shutdown still gets its answer.
+	RequestTimeout = 25 * time.Second
 )
 
 // Options configure a Server.

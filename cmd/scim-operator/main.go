@@ -78,11 +78,17 @@ func run() error {
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "Elect a leader among replicas: it runs the controllers and makes every SCIM write; the other replicas serve SCIM reads and pass writes on to it. Required with more than one replica.")
 	fs.StringVar(&opts.AdvertiseURL, "scim-advertise-url", "", "scheme://host:port under which other replicas reach this replica's SCIM endpoint (with -leader-elect). Default: the host of -scim-bind-address, else $POD_IP, with its port.")
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	fs.DurationVar(&opts.LeaseDuration, "leader-election-lease-duration", 15*time.Second, "How long other replicas wait before taking over the controllers from a leader that stopped renewing its Lease.")
+	fs.DurationVar(&opts.RenewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew its Lease before it gives up and exits; an API server outage longer than this restarts the pod.")
+	fs.DurationVar(&opts.RetryPeriod, "leader-election-retry-period", 2*time.Second, "How often replicas try to acquire or renew the Lease.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	flag.Parse()
 	if (opts.SCIM.CertFile == "") != (opts.SCIM.KeyFile == "") {
 		return fmt.Errorf("-tls-cert-file and -tls-key-file go together")
+	}
+	if opts.LeaderElection && !(opts.RetryPeriod > 0 && opts.RetryPeriod < opts.RenewDeadline && opts.RenewDeadline < opts.LeaseDuration) {
+		return fmt.Errorf("leader election needs 0 < -leader-election-retry-period < -leader-election-renew-deadline < -leader-election-lease-duration")
 	}
 	if opts.SCIM.CertFile == "" && !*insecureHTTP {
 		return fmt.Errorf("the SCIM endpoint needs -tls-cert-file and -tls-key-file; for local development only, -scim-insecure-http serves plain HTTP")

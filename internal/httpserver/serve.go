@@ -42,7 +42,10 @@ func Serve(ctx context.Context, c Config) error {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Connections outlive ctx: a shutdown stops accepting new ones and
+		// waits for those it accepted (TLS handshakes included) to finish
+		// their requests, instead of cancelling them.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	ln := c.Listener
 	if ln == nil {

@@ -65,6 +65,12 @@ type Options struct {
 	// AdvertiseURL is where other replicas reach this one's SCIM endpoint
 	// (scheme://host:port); required with LeaderElection.
 	AdvertiseURL string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the leader election
+	// (controller-runtime's defaults when zero). The leader exits when it
+	// cannot renew its Lease for RenewDeadline, e.g. during an API server
+	// outage longer than that; a longer deadline rides out longer outages at
+	// the price of a slower failover when the leader dies.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Authorization serves the authorization webhook (SubjectAccessReviews
 	// from the kube-apiserver); disabled when neither Addr nor Listener is set
 	// or Addr is "0".
@@ -125,6 +131,9 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		// The SCIM server drains its requests before the Lease is released,
 		// so the next leader starts after the last write of this one.
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 durationOrNil(opts.LeaseDuration),
+		RenewDeadline:                 durationOrNil(opts.RenewDeadline),
+		RetryPeriod:                   durationOrNil(opts.RetryPeriod),
 		Cache: cache.Options{
 			// managedFields are never read and cost memory and copy time on
 			// every cached object.
@@ -204,4 +213,12 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, err
 	}
 	return &Operator{Manager: mgr, SCIM: srv}, nil
+}
+
+// durationOrNil leaves a zero duration to controller-runtime's default.
+func durationOrNil(d time.Duration) *time.Duration {
+	if d == 0 {
+		return nil
+	}
+	return &d
 }

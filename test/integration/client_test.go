@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/testenv"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -209,26 +210,8 @@ func (c *scimClient) countLeases() int {
 	return len(l.Items)
 }
 
-// patchOps is a PatchOp request body.
-func patchOps(ops ...map[string]any) map[string]any {
-	list := make([]any, len(ops))
-	for i, op := range ops {
-		list[i] = op
-	}
-	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
-}
-
-// op is one PATCH operation; path may be empty, value nil.
-func op(kind, path string, value any) map[string]any {
-	m := map[string]any{"op": kind}
-	if path != "" {
-		m["path"] = path
-	}
-	if value != nil {
-		m["value"] = value
-	}
-	return m
-}
+// patchOps is a PatchOp request body; op is one of its operations.
+var patchOps, op = testenv.PatchOp, testenv.Op
 
 // createUser creates a user and returns its id.
 func (c *scimClient) createUser(userName string, extra map[string]any) string {
