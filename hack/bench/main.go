@@ -169,7 +169,7 @@ func parseFlags() options {
 	flag.IntVar(&o.warmupQueries, "warmup-queries", 200, "unmeasured queries before each latency measurement")
 	flag.IntVar(&o.warmupCount, "warmup", 100, "unmeasured creates before each create scenario")
 	flag.IntVar(&o.fillWorkers, "fill-workers", 64, "concurrent raw creates when filling a directory for (c)")
-	flag.BoolVar(&o.quick, "quick", false, "smoke run with small sizes (n=200, users-large=5000, warmup=20) unless set explicitly")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run of every scenario with small sizes (n=200, users-large=5000, sync-users=3000, …) unless set explicitly")
 	flag.BoolVar(&o.verbose, "v", false, "show the operator's info logs")
 	flag.DurationVar(&o.settleTimeout, "settle-timeout", 20*time.Minute, "longest wait for the controllers to drain their queues between phases")
 	flag.BoolVar(&o.wall, "wallprofile", false, "sample the SCIM request goroutines every 10 ms during (b) and print where SCIM creates spend their wall-clock time (perturbs the figures a little)")
@@ -195,38 +195,20 @@ func parseFlags() options {
 	if o.quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["n"] {
-			o.n = 200
-		}
-		if !set["users-large"] {
-			o.usersLarge = 5000
-		}
-		if !set["warmup"] {
-			o.warmupCount = 20
-		}
-		if !set["revoke-users"] {
-			o.revokeUsers = 2000
-		}
-		if !set["revoke-runs"] {
-			o.revokeRuns = 30
-		}
-		if !set["authz-requests"] {
-			o.authzRequests = 1000
-		}
-		if !set["authz-warmup"] {
-			o.authzWarmup = 100
-		}
-		if !set["sync-users"] {
-			o.syncUsers = 3000
-		}
-		if !set["sync-groups"] {
-			o.syncGroups = 150
-		}
-		if !set["sync-queries"] {
-			o.syncQueries = 200
-		}
-		if !set["sync-revoke-runs"] {
-			o.syncRevokeRuns = 20
+		for _, d := range []struct {
+			flag string
+			v    *int
+			to   int
+		}{
+			{"n", &o.n, 200}, {"users-large", &o.usersLarge, 5000}, {"warmup", &o.warmupCount, 20},
+			{"revoke-users", &o.revokeUsers, 2000}, {"revoke-runs", &o.revokeRuns, 30},
+			{"authz-requests", &o.authzRequests, 1000}, {"authz-warmup", &o.authzWarmup, 100},
+			{"sync-users", &o.syncUsers, 3000}, {"sync-groups", &o.syncGroups, 150},
+			{"sync-queries", &o.syncQueries, 200}, {"sync-revoke-runs", &o.syncRevokeRuns, 20},
+		} {
+			if !set[d.flag] {
+				*d.v = d.to
+			}
 		}
 	}
 	if strings.Trim(o.scenarios, "abcdefg") != "" || o.scenarios == "" {
