@@ -607,10 +607,19 @@ func (b *bench) scimPatch(ctx context.Context, d *scimDir, path string, ops ...m
 		return err
 	}
 	if status != http.StatusOK && status != http.StatusNoContent {
-		return fmt.Errorf("PATCH %s: %d %s", path, status, trim(out))
+		return &statusError{fmt.Sprintf("PATCH %s", path), status, trim(out)}
 	}
 	return nil
 }
+
+// statusError is a SCIM request answered with an unexpected status.
+type statusError struct {
+	request string
+	status  int
+	body    string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: %d %s", e.request, e.status, e.body) }
 
 // ---------------------------------------------------------------------------
 // (f) webhook decisions

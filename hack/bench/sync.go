@@ -112,6 +112,7 @@ type syncResults struct {
 	raw                               workResult // users + groups
 	rawUsersWall, rawGroupsWall       time.Duration
 	requests                          atomic.Int64
+	retries, notFound                 atomic.Int64 // requests retried; of them after 404
 	// convergence, from the last response
 	bindingsAt, accountsAt, idleAt, converged time.Duration
 	convergeTimedOut                          bool
@@ -319,9 +320,11 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 	r.groupsWall = wr.wall
 	wr = b.runWorkers(ctx, "(g) sync nested groups", len(p.edges), o.workers, func(ctx context.Context, e int) error {
 		parent, child := p.groups[p.edges[e][0]], p.groups[p.edges[e][1]]
-		r.requests.Add(1)
-		return b.scimPatch(ctx, d, "/Groups/"+parent.id, map[string]any{"op": "Add", "path": "members",
-			"value": []any{map[string]any{"value": child.id, "type": "Group"}}})
+		return b.withRetries(ctx, r, func() error {
+			r.requests.Add(1)
+			return b.scimPatch(ctx, d, "/Groups/"+parent.id, map[string]any{"op": "Add", "path": "members",
+				"value": []any{map[string]any{"value": child.id, "type": "Group"}}})
+		})
 	})
 	if wr.errors > 0 {
 		return fmt.Errorf("(g) nested groups: %d errors, first: %v", wr.errors, wr.firstErr)
@@ -458,13 +461,38 @@ func (b *bench) syncGroup(ctx context.Context, d *scimDir, p *syncPlan, k int, r
 	for len(rest) > 0 {
 		chunk := rest[:min(batch, len(rest))]
 		rest = rest[len(chunk):]
-		r.requests.Add(1)
 		n++
-		if err := b.scimPatch(ctx, d, "/Groups/"+g.id, map[string]any{"op": op, "path": "members", "value": refs(chunk)}); err != nil {
+		if err := b.withRetries(ctx, r, func() error {
+			r.requests.Add(1)
+			return b.scimPatch(ctx, d, "/Groups/"+g.id, map[string]any{"op": op, "path": "members", "value": refs(chunk)})
+		}); err != nil {
 			return n, err
 		}
 	}
 	return n, nil
+}
+
+// withRetries retries a SCIM request the way identity providers do, after
+// 404 (a PATCH reaching a replica whose cache does not hold the group yet),
+// 429 or 503: up to 5 times, waiting 1, 2, 4, 8 s. Retries are counted and
+// shown; an IdP would log them as failed exports retried later.
+func (b *bench) withRetries(ctx context.Context, r *syncResults, req func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := req()
+		se, ok := err.(*statusError)
+		if err == nil || !ok || attempt >= 4 || (se.status != http.StatusNotFound && se.status != http.StatusTooManyRequests && se.status != http.StatusServiceUnavailable) {
+			return err
+		}
+		r.retries.Add(1)
+		if se.status == http.StatusNotFound {
+			r.notFound.Add(1)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(1<<attempt) * time.Second):
+		}
+	}
 }
 
 // scimCreate POSTs body and returns the new resource's id.
@@ -756,6 +784,11 @@ func (r *syncResults) printRows(o options, row func(...string)) {
 	row("    users (lookup + POST) / groups (lookup + POST + PATCHes) / nesting",
 		round(r.usersWall).String()+" / "+round(r.groupsWall).String()+" / "+round(r.nestedWall).String(),
 		round(r.rawUsersWall).String()+" / "+round(r.rawGroupsWall).String()+" / –", "", "", "info")
+	retried := "0"
+	if n := r.retries.Load(); n > 0 {
+		retried = fmt.Sprintf("%d (%d after 404 on a group POSTed with 201)", n, r.notFound.Load())
+	}
+	row("    SCIM requests retried (IdP-style, up to 5×, backing off)", retried, "", "", "", verdict(r.notFound.Load() == 0))
 	row("    SCIM requests, rate", fmt.Sprintf("%d, %.0f/s", r.requests.Load(), float64(r.requests.Load())/sync.Seconds()),
 		fmt.Sprintf("%d, %.0f/s", r.raw.n, r.raw.rate()), "", "", "info")
 	conv := round(r.converged).String()
