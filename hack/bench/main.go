@@ -28,7 +28,14 @@
 //	    server-side histogram scim_operator_authorization_decision_duration_seconds
 //	    (target: decision p99 < 1 ms, server-side). Raw figure: a
 //	    SubjectAccessReview round trip to the kube-apiserver for a user the
-//	    webhook never sees.
+//	    webhook never sees;
+//	(g) initial sync at scale (see sync.go): -sync-users users and
+//	    -sync-groups groups of skewed sizes pushed with Entra's and Okta's
+//	    request mix by -workers clients, next to the time raw creates of the
+//	    same objects take (target ratio ≤ 1.3); then the time until bindings
+//	    and app accounts have converged (≤ 30 s), the process's memory
+//	    (≤ 1 GiB), eq filters (p99 < 5 ms) and list pages (p99 < 20 ms) at
+//	    that size, and deactivation of a user in 50 groups (p99 < 1 s).
 //
 // Speed is measured, not asserted: the command prints a table with pass/fail
 // against the targets and exits 0 whatever the numbers are; it fails only when
@@ -39,7 +46,7 @@
 //
 //	KUBEBUILDER_ASSETS=$(hack/control-plane.sh) go run ./hack/bench [-quick] [flags]
 //
-// -scenarios picks scenarios (default abcdef); -skip-large leaves out the
+// -scenarios picks scenarios (default abcdefg); -skip-large leaves out the
 // -users-large fill of (c), by far the slowest part of a full run.
 //
 // The n creates of (a) and (b) run in -rounds alternating rounds (a, b, a, b),
@@ -124,6 +131,7 @@ const (
 	phaseGroupCut   = "group-cut"
 	phaseDeactivate = "deactivate"
 	phaseAuthz      = "authz"
+	phaseSync       = "sync"
 	phaseAll        = "all"
 )
 
@@ -141,6 +149,10 @@ type options struct {
 	authzRequests, authzWarmup               int
 	skipLarge                                bool
 	scenarios                                string
+	// (g)
+	syncUsers, syncGroups, syncMaxGroup, syncBatch int
+	syncOktaEvery, syncQueries                     int
+	syncRevokeUsers, syncRevokeRuns                int
 }
 
 // runs reports whether scenario s ("a"…"f") was asked for.
@@ -157,7 +169,7 @@ func parseFlags() options {
 	flag.IntVar(&o.warmupQueries, "warmup-queries", 200, "unmeasured queries before each latency measurement")
 	flag.IntVar(&o.warmupCount, "warmup", 100, "unmeasured creates before each create scenario")
 	flag.IntVar(&o.fillWorkers, "fill-workers", 64, "concurrent raw creates when filling a directory for (c)")
-	flag.BoolVar(&o.quick, "quick", false, "smoke run with small sizes (n=200, users-large=5000, warmup=20) unless set explicitly")
+	flag.BoolVar(&o.quick, "quick", false, "smoke run of every scenario with small sizes (n=200, users-large=5000, sync-users=3000, …) unless set explicitly")
 	flag.BoolVar(&o.verbose, "v", false, "show the operator's info logs")
 	flag.DurationVar(&o.settleTimeout, "settle-timeout", 20*time.Minute, "longest wait for the controllers to drain their queues between phases")
 	flag.BoolVar(&o.wall, "wallprofile", false, "sample the SCIM request goroutines every 10 ms during (b) and print where SCIM creates spend their wall-clock time (perturbs the figures a little)")
@@ -170,45 +182,48 @@ func parseFlags() options {
 	flag.IntVar(&o.authzRequests, "authz-requests", 5000, "sequential SubjectAccessReviews measured in (f), each way")
 	flag.IntVar(&o.authzWarmup, "authz-warmup", 500, "unmeasured SubjectAccessReviews before each measurement of (f)")
 	flag.BoolVar(&o.skipLarge, "skip-large", false, "skip the -users-large fill of (c) and the reads on it")
-	flag.StringVar(&o.scenarios, "scenarios", "abcdef", "scenarios to run, any of a b c d e f ((a) and (b) run together)")
+	flag.StringVar(&o.scenarios, "scenarios", "abcdefg", "scenarios to run, any of a b c d e f g ((a) and (b) run together; (g) runs first)")
+	flag.IntVar(&o.syncUsers, "sync-users", 100000, "users pushed over SCIM in the initial sync (g)")
+	flag.IntVar(&o.syncGroups, "sync-groups", 5000, "groups pushed in the initial sync (g)")
+	flag.IntVar(&o.syncMaxGroup, "sync-max-group", 100000, fmt.Sprintf("members of the largest groups of (g), capped at -sync-users and at %d (one ScimGroup's limit until groups are sharded)", largestGroupCap))
+	flag.IntVar(&o.syncBatch, "sync-batch", 100, "members per PATCH when (g) fills groups")
+	flag.IntVar(&o.syncOktaEvery, "sync-okta-every", 3, "every n-th user and group of (g) is pushed the Okta way, the rest Entra's")
+	flag.IntVar(&o.syncQueries, "sync-queries", 1000, "sequential reads of each kind measured in (g)")
+	flag.IntVar(&o.syncRevokeUsers, "sync-revoke-users", 20, "users of (g) put in 50 groups each and deactivated in turn")
+	flag.IntVar(&o.syncRevokeRuns, "sync-revoke-runs", 100, "timed deactivations in (g)")
 	flag.Parse()
 	if o.quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		if !set["n"] {
-			o.n = 200
-		}
-		if !set["users-large"] {
-			o.usersLarge = 5000
-		}
-		if !set["warmup"] {
-			o.warmupCount = 20
-		}
-		if !set["revoke-users"] {
-			o.revokeUsers = 2000
-		}
-		if !set["revoke-runs"] {
-			o.revokeRuns = 30
-		}
-		if !set["authz-requests"] {
-			o.authzRequests = 1000
-		}
-		if !set["authz-warmup"] {
-			o.authzWarmup = 100
+		for _, d := range []struct {
+			flag string
+			v    *int
+			to   int
+		}{
+			{"n", &o.n, 200}, {"users-large", &o.usersLarge, 5000}, {"warmup", &o.warmupCount, 20},
+			{"revoke-users", &o.revokeUsers, 2000}, {"revoke-runs", &o.revokeRuns, 30},
+			{"authz-requests", &o.authzRequests, 1000}, {"authz-warmup", &o.authzWarmup, 100},
+			{"sync-users", &o.syncUsers, 3000}, {"sync-groups", &o.syncGroups, 150},
+			{"sync-queries", &o.syncQueries, 200}, {"sync-revoke-runs", &o.syncRevokeRuns, 20},
+		} {
+			if !set[d.flag] {
+				*d.v = d.to
+			}
 		}
 	}
-	if strings.Trim(o.scenarios, "abcdef") != "" || o.scenarios == "" {
-		fmt.Fprintf(os.Stderr, "bench: -scenarios %q: want letters of abcdef\n", o.scenarios)
+	if strings.Trim(o.scenarios, "abcdefg") != "" || o.scenarios == "" {
+		fmt.Fprintf(os.Stderr, "bench: -scenarios %q: want letters of abcdefg\n", o.scenarios)
 		os.Exit(2)
 	}
 	switch o.profile {
-	case phaseRawCreate, phaseSCIMCreate, phaseFill, phaseFilter, phaseGroupCut, phaseDeactivate, phaseAuthz, phaseAll:
+	case phaseRawCreate, phaseSCIMCreate, phaseFill, phaseFilter, phaseGroupCut, phaseDeactivate, phaseAuthz, phaseSync, phaseAll:
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -profile %q: want raw-create, scim-create, fill, filter, group-cut, deactivate, authz or all\n", o.profile)
+		fmt.Fprintf(os.Stderr, "bench: -profile %q: want raw-create, scim-create, fill, filter, group-cut, deactivate, authz, sync or all\n", o.profile)
 		os.Exit(2)
 	}
 	if o.n < 1 || o.workers < 1 || o.rounds < 1 || o.rounds > o.n || o.usersSmall < 1 || o.usersLarge < 1 || o.queries < 1 || o.fillWorkers < 1 || o.warmupCount < 0 || o.warmupQueries < 0 ||
-		o.revokeGroups < 1 || o.revokeMembers < 1 || o.revokeUsers < o.revokeMembers || o.revokeRuns < 1 || o.authzRequests < 1 || o.authzWarmup < 0 {
+		o.revokeGroups < 1 || o.revokeMembers < 1 || o.revokeUsers < o.revokeMembers || o.revokeRuns < 1 || o.authzRequests < 1 || o.authzWarmup < 0 ||
+		o.syncUsers < 1 || o.syncGroups < 1 || o.syncMaxGroup < 1 || o.syncBatch < 1 || o.syncOktaEvery < 1 || o.syncQueries < 1 || o.syncRevokeUsers < 0 || o.syncRevokeRuns < 0 {
 		fmt.Fprintln(os.Stderr, "bench: sizes and worker counts must be positive")
 		os.Exit(2)
 	}
@@ -347,6 +362,14 @@ func run(ctx context.Context, o options) error {
 
 	var phases []phase
 	res := results{}
+
+	// (g) first: its memory figure is taken with one directory of its size
+	// in the cache, before other scenarios add theirs.
+	if o.runs("g") {
+		if err := b.runSync(ctx, &res, &phases); err != nil {
+			return err
+		}
+	}
 
 	// (a) raw creates, (b) SCIM creates. Both warm up first. The n creates
 	// of each are split into -rounds rounds run alternately (a, b, a, b…),
@@ -492,6 +515,7 @@ type results struct {
 	filterSmallAfter         latencies
 	wall                     wallProfile
 	revoke                   revokeResults
+	initial                  *syncResults // (g); nil when not run
 }
 
 // ---------------------------------------------------------------------------
@@ -829,29 +853,11 @@ func (b *bench) measureReads(ctx context.Context, key string, d *scimDir, users 
 	m := b.startPhase(key)
 	began := time.Now()
 	doFilter := func(u user) (time.Duration, error) {
-		path := "/Users?filter=" + url.QueryEscape(`userName eq "`+u.userName+`"`)
-		t := time.Now()
-		status, body, err := b.do(ctx, d, http.MethodGet, path, nil)
-		took := time.Since(t)
-		if err != nil {
-			return 0, err
+		lr, took, err := b.getList(ctx, d, "/Users?filter="+url.QueryEscape(`userName eq "`+u.userName+`"`))
+		if err == nil && (lr.TotalResults != 1 || len(lr.Resources) != 1 || lr.Resources[0].ID != u.id) {
+			err = fmt.Errorf("filter for %s: want exactly id %s, got %d results", u.userName, u.id, lr.TotalResults)
 		}
-		if status != http.StatusOK {
-			return 0, fmt.Errorf("GET %s: %d %s", path, status, trim(body))
-		}
-		var lr struct {
-			TotalResults int `json:"totalResults"`
-			Resources    []struct {
-				ID string `json:"id"`
-			} `json:"Resources"`
-		}
-		if err := json.Unmarshal(body, &lr); err != nil {
-			return 0, err
-		}
-		if lr.TotalResults != 1 || len(lr.Resources) != 1 || lr.Resources[0].ID != u.id {
-			return 0, fmt.Errorf("filter for %s: want exactly id %s, got %s", u.userName, u.id, trim(body))
-		}
-		return took, nil
+		return took, err
 	}
 	doGet := func(u user) (time.Duration, error) {
 		var obj identityv1alpha1.ScimUser
@@ -859,27 +865,61 @@ func (b *bench) measureReads(ctx context.Context, key string, d *scimDir, users 
 		err := b.env.Client.Get(ctx, client.ObjectKey{Namespace: d.namespace, Name: u.id}, &obj)
 		return time.Since(t), err
 	}
-	for _, f := range []struct {
-		fn  func(user) (time.Duration, error)
-		out *latencies
-	}{{doFilter, &filter}, {doGet, &get}} {
-		samples := make([]time.Duration, 0, b.o.queries)
-		for i := range b.o.warmupQueries + b.o.queries {
-			took, err := f.fn(users[b.rnd.IntN(len(users))])
-			if err != nil {
-				return nil, nil, phase{}, err
-			}
-			if i >= b.o.warmupQueries {
-				samples = append(samples, took)
-			}
-		}
-		*f.out = newLatencies(samples)
+	if filter, err = timeQueries(b.o.queries, b.o.warmupQueries, func() (time.Duration, error) { return doFilter(users[b.rnd.IntN(len(users))]) }); err != nil {
+		return nil, nil, phase{}, err
+	}
+	if get, err = timeQueries(b.o.queries, b.o.warmupQueries, func() (time.Duration, error) { return doGet(users[b.rnd.IntN(len(users))]) }); err != nil {
+		return nil, nil, phase{}, err
 	}
 	b.opsDone(&m)
 	progress("(c) %s: filter p50 %s p99 %s; raw GET p50 %s p99 %s", d.name, ms(filter.p(50)), ms(filter.p(99)), ms(get.p(50)), ms(get.p(99)))
 	ph = b.endPhase(m, fmt.Sprintf("(c) reads, %d users (filter + raw GET)", len(users)), 2*(b.o.queries+b.o.warmupQueries), time.Since(began), 0,
 		map[string]float64{"GET": float64(b.o.queries + b.o.warmupQueries)}, 0)
 	return filter, get, ph, nil
+}
+
+// listResponse is the part of a SCIM ListResponse the bench checks.
+type listResponse struct {
+	TotalResults int `json:"totalResults"`
+	ItemsPerPage int `json:"itemsPerPage"`
+	Resources    []struct {
+		ID string `json:"id"`
+	} `json:"Resources"`
+}
+
+// getList sends one SCIM GET of a list or filter and times its round trip,
+// reading and decoding excluded.
+func (b *bench) getList(ctx context.Context, d *scimDir, path string) (listResponse, time.Duration, error) {
+	var lr listResponse
+	t := time.Now()
+	status, body, err := b.do(ctx, d, http.MethodGet, path, nil)
+	took := time.Since(t)
+	if err != nil {
+		return lr, 0, err
+	}
+	if status != http.StatusOK {
+		return lr, 0, fmt.Errorf("GET %s: %d %s", path, status, trim(body))
+	}
+	if err := json.Unmarshal(body, &lr); err != nil {
+		return lr, 0, fmt.Errorf("GET %s: %w", path, err)
+	}
+	return lr, took, nil
+}
+
+// timeQueries runs warmup unmeasured, then n measured sequential calls of q,
+// which returns the latency of one query.
+func timeQueries(n, warmup int, q func() (time.Duration, error)) (latencies, error) {
+	samples := make([]time.Duration, 0, n)
+	for i := range warmup + n {
+		took, err := q()
+		if err != nil {
+			return nil, err
+		}
+		if i >= warmup {
+			samples = append(samples, took)
+		}
+	}
+	return newLatencies(samples), nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1176,6 +1216,10 @@ func printResults(w io.Writer, o options, r results, phases []phase, serverVersi
 		o.scenarios, o.n, o.rounds, o.workers, o.usersSmall, large, o.queries, o.warmupQueries, map[bool]string{true: " [quick]"}[o.quick])
 	fmt.Fprintf(w, "revoke-users=%d revoke-groups=%d revoke-members=%d revoke-runs=%d authz-requests=%d (after %d warm-up)\n\n",
 		o.revokeUsers, o.revokeGroups, o.revokeMembers, o.revokeRuns, o.authzRequests, o.authzWarmup)
+	if o.runs("g") {
+		fmt.Fprintf(w, "sync-users=%d sync-groups=%d sync-max-group=%d (largest group %d) sync-batch=%d sync-okta-every=%d sync-queries=%d sync-revoke-runs=%d\n\n",
+			o.syncUsers, o.syncGroups, o.syncMaxGroup, o.largestGroup(), o.syncBatch, o.syncOktaEvery, o.syncQueries, o.syncRevokeRuns)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.Debug)
 	row := func(cols ...string) { fmt.Fprintln(tw, " "+strings.Join(cols, "\t ")+"\t") }
@@ -1217,6 +1261,7 @@ func printResults(w io.Writer, o options, r results, phases []phase, serverVersi
 		}
 	}
 	r.revoke.printRows(o, row)
+	r.initial.printRows(o, row)
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nWhere the time goes. CPU%% is of one core while the operations ran (%d cores in all); CPU ms/op counts\n"+
@@ -1259,6 +1304,7 @@ func printResults(w io.Writer, o options, r results, phases []phase, serverVersi
 	}
 	fmt.Fprintln(w)
 	r.revoke.printNotes(w, o)
+	r.initial.printNotes(w, o)
 	if r.wall.samples > 0 {
 		r.wall.print(w)
 	}

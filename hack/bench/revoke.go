@@ -147,14 +147,7 @@ func (b *bench) runRevocation(ctx context.Context, res *results, phases *[]phase
 func (b *bench) setupRevocation(ctx context.Context) (*revokeFixture, phase, error) {
 	o := b.o
 	c := b.env.Client
-	role := &rbacv1.ClusterRole{
-		ObjectMeta: metav1.ObjectMeta{Name: benchRole},
-		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}},
-	}
-	if err := c.Create(ctx, role); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, phase{}, err
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: revokeNS}}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := b.ensureBenchRole(ctx); err != nil {
 		return nil, phase{}, err
 	}
 	mapping := identityv1alpha1.KubernetesIdentity{UsernamePrefix: testenv.UsernamePrefix, GroupPrefix: testenv.UsernamePrefix}
@@ -247,6 +240,27 @@ func (b *bench) setupRevocation(ctx context.Context) (*revokeFixture, phase, err
 	}
 	progress("(d)–(f) set up: %d users, %d groups, every member of %s can list pods in %s", len(f.users), len(f.groups), boundGroup, revokeNS)
 	return f, ph, nil
+}
+
+// ensureBenchRole creates the ClusterRole the bench binds (list pods) and the
+// namespace SubjectAccessReviews ask about.
+func (b *bench) ensureBenchRole(ctx context.Context) error {
+	role := &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: benchRole},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}},
+	}
+	if err := b.env.Client.Create(ctx, role); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return b.ensureNamespace(ctx, revokeNS)
+}
+
+func (b *bench) ensureNamespace(ctx context.Context, name string) error {
+	err := b.env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
 }
 
 // rawSubjects are the raw RoleBinding's subjects, without subject skip (-1: all).
@@ -346,18 +360,46 @@ func (b *bench) runDeactivation(ctx context.Context, f *revokeFixture, rr *revok
 	o := b.o
 	progress("(e) deactivation → first refused SubjectAccessReview and status.sessionsRevokedAt: %d runs", o.revokeRuns)
 	devs := f.groups[0]
-	before := gatherHist(timeToRevokeMetric, "directory", revokeDir)
-	w, err := b.watchRoleBindings(ctx, revokeNS)
+	m := b.startPhase(phaseDeactivate)
+	began := time.Now()
+	err := b.timeDeactivations(ctx, deactTarget{
+		label: "(e)", d: f.d, rb: managedRB,
+		user: func(int) user { return f.users[devs.members[b.rnd.IntN(len(devs.members))]] },
+	}, o.revokeRuns, rr)
 	if err != nil {
 		return phase{}, err
 	}
+	b.opsDone(&m)
+	return b.endPhase(m, "(e) deactivation → cut + revoked, + restores", o.revokeRuns, time.Since(began), 0, nil, 0), nil
+}
+
+// deactTarget says whom a series of timed deactivations deactivates.
+type deactTarget struct {
+	label string // scenario, for progress lines
+	d     *scimDir
+	// user is the user to deactivate in run i; they must have access
+	// (through a ScimRoleBinding in revokeNS) while active.
+	user func(run int) user
+	// rb is the managed RoleBinding in revokeNS whose loss of the user is
+	// timed through a watch.
+	rb string
+}
+
+// timeDeactivations deactivates a user over SCIM runs times, each time
+// measuring until the first refused SubjectAccessReview and until
+// status.sessionsRevokedAt, then reactivates them (not timed). The figures
+// go into rr's deactivation fields.
+func (b *bench) timeDeactivations(ctx context.Context, t deactTarget, runs int, rr *revokeResults) error {
+	before := gatherHist(timeToRevokeMetric, "directory", t.d.name)
+	w, err := b.watchRoleBindings(ctx, revokeNS)
+	if err != nil {
+		return err
+	}
 	defer w.close()
-	m := b.startPhase(phaseDeactivate)
-	began := time.Now()
 	var denied, revoked, patches, toRB, rbToRevoked []time.Duration
-	for run := range o.revokeRuns {
-		u := f.users[devs.members[b.rnd.IntN(len(devs.members))]]
-		key := client.ObjectKey{Namespace: f.d.namespace, Name: u.id}
+	for run := range runs {
+		u := t.user(run)
+		key := client.ObjectKey{Namespace: t.d.namespace, Name: u.id}
 		w.reset()
 		t0 := time.Now()
 		wctx, cancel := context.WithCancelCause(ctx)
@@ -365,7 +407,7 @@ func (b *bench) runDeactivation(ctx context.Context, f *revokeFixture, rr *revok
 		var wrote time.Duration
 		go func() {
 			// Okta's deactivation: a pathless replace.
-			err := b.scimPatch(ctx, f.d, "/Users/"+u.id, map[string]any{"op": "replace", "value": map[string]any{"active": false}})
+			err := b.scimPatch(ctx, t.d, "/Users/"+u.id, map[string]any{"op": "replace", "value": map[string]any{"active": false}})
 			wrote = time.Since(t0)
 			if err != nil {
 				cancel(err)
@@ -400,14 +442,14 @@ func (b *bench) runDeactivation(ctx context.Context, f *revokeFixture, rr *revok
 		cancel(nil)
 		for _, err := range []error{werr, derr, rerr} {
 			if err != nil {
-				return phase{}, fmt.Errorf("(e) run %d, deactivating %s: %w", run, u.userName, err)
+				return fmt.Errorf("%s run %d, deactivating %s: %w", t.label, run, u.userName, err)
 			}
 		}
 		denied, revoked, patches = append(denied, deniedAfter), append(revoked, revokedAfter), append(patches, wrote)
 		if deniedAfter < wrote {
 			rr.deniedBeforeResponse++
 		}
-		if at, ok := w.waitDropped(managedRB, kubeName(u), 5*time.Second); ok {
+		if at, ok := w.waitDropped(t.rb, kubeName(u), 5*time.Second); ok {
 			rb := at.Sub(t0)
 			toRB, rbToRevoked = append(toRB, rb), append(rbToRevoked, max(revokedAfter-rb, 0))
 		}
@@ -422,31 +464,30 @@ func (b *bench) runDeactivation(ctx context.Context, f *revokeFixture, rr *revok
 		}
 
 		// Not timed: reactivate, and wait until access and status are back.
-		if err := b.scimPatch(ctx, f.d, "/Users/"+u.id, map[string]any{"op": "replace", "value": map[string]any{"active": true}}); err != nil {
-			return phase{}, fmt.Errorf("(e) reactivating %s: %w", u.userName, err)
+		if err := b.scimPatch(ctx, t.d, "/Users/"+u.id, map[string]any{"op": "replace", "value": map[string]any{"active": true}}); err != nil {
+			return fmt.Errorf("%s reactivating %s: %w", t.label, u.userName, err)
 		}
 		if err := b.waitAccess(ctx, kubeName(u), true); err != nil {
-			return phase{}, fmt.Errorf("(e) after reactivating: %w", err)
+			return fmt.Errorf("%s after reactivating: %w", t.label, err)
 		}
 		if _, to, err := pollUntil(ctx, time.Now(), statusPoll, func(ctx context.Context) (bool, error) {
 			var su identityv1alpha1.ScimUser
 			err := b.env.Client.Get(ctx, key, &su)
 			return err == nil && su.Status.DeactivatedAt == nil && su.Status.SessionsRevokedAt == nil, err
 		}); err != nil || to {
-			return phase{}, fmt.Errorf("(e) status of reactivated %s not cleared (timed out %v): %v", u.userName, to, err)
+			return fmt.Errorf("%s status of reactivated %s not cleared (timed out %v): %v", t.label, u.userName, to, err)
 		}
 		b.waitIdle(ctx)
-		if (run+1)%10 == 0 || run+1 == o.revokeRuns {
+		if (run+1)%10 == 0 || run+1 == runs {
 			d, r := newLatencies(append([]time.Duration(nil), denied...)), newLatencies(append([]time.Duration(nil), revoked...))
-			progress("(e) %d/%d runs: first refusal p50 %s p99 %s; sessionsRevokedAt p50 %s p99 %s",
-				run+1, o.revokeRuns, ms(d.p(50)), ms(d.p(99)), ms(r.p(50)), ms(r.p(99)))
+			progress("%s %d/%d runs: first refusal p50 %s p99 %s; sessionsRevokedAt p50 %s p99 %s",
+				t.label, run+1, runs, ms(d.p(50)), ms(d.p(99)), ms(r.p(50)), ms(r.p(99)))
 		}
 	}
-	b.opsDone(&m)
 	rr.deniedAfter, rr.revokedAfter, rr.userPatch = newLatencies(denied), newLatencies(revoked), newLatencies(patches)
 	rr.deactRB, rr.deactRBToRevoked = newLatencies(toRB), newLatencies(rbToRevoked)
-	rr.timeToRevoke = gatherHist(timeToRevokeMetric, "directory", revokeDir).sub(before)
-	return b.endPhase(m, "(e) deactivation → cut + revoked, + restores", o.revokeRuns, time.Since(began), 0, nil, 0), nil
+	rr.timeToRevoke = gatherHist(timeToRevokeMetric, "directory", t.d.name).sub(before)
+	return nil
 }
 
 // ---------------------------------------------------------------------------
@@ -566,10 +607,19 @@ func (b *bench) scimPatch(ctx context.Context, d *scimDir, path string, ops ...m
 		return err
 	}
 	if status != http.StatusOK && status != http.StatusNoContent {
-		return fmt.Errorf("PATCH %s: %d %s", path, status, trim(out))
+		return &statusError{fmt.Sprintf("PATCH %s", path), status, trim(out)}
 	}
 	return nil
 }
+
+// statusError is a SCIM request answered with an unexpected status.
+type statusError struct {
+	request string
+	status  int
+	body    string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("%s: %d %s", e.request, e.status, e.body) }
 
 // ---------------------------------------------------------------------------
 // (f) webhook decisions
@@ -1027,15 +1077,7 @@ func (r revokeResults) printRows(o options, row func(...string)) {
 		row("    RoleBinding seen → SAR refused: p50 / p99", ms(r.groupRBToCut.p(50))+" / "+ms(r.groupRBToCut.p(99)), "", "", "", "info")
 	}
 	if o.runs("e") && len(r.deniedAfter) > 0 {
-		row(fmt.Sprintf("(e) deactivation → first SAR refused, %d runs: p50", len(r.deniedAfter)), ms(r.deniedAfter.p(50)), rawP(50), rawRatio(r.deniedAfter, 50), "", "info")
-		row(fmt.Sprintf("(e) deactivation → first SAR refused, %d runs: p99", len(r.deniedAfter)), ms(r.deniedAfter.p(99)), rawP(99), rawRatio(r.deniedAfter, 99),
-			"< "+targetCut.String(), verdict(r.deniedAfter.p(99) < targetCut && r.denyTimeouts == 0)+timeouts(r.denyTimeouts))
-		row("    of which the SCIM PATCH /Users round trip: p50 / p99", ms(r.userPatch.p(50))+" / "+ms(r.userPatch.p(99)), "", "", "", "info")
-		row("(e) deactivation → status.sessionsRevokedAt seen: p50 / p99", ms(r.revokedAfter.p(50))+" / "+ms(r.revokedAfter.p(99))+timeouts(r.revokeTimeout), "", "", "", "info")
-		row("    PATCH sent → RoleBinding without the user (watch): p50 / p99", ms(r.deactRB.p(50))+" / "+ms(r.deactRB.p(99)), "", "", "", "info")
-		row("    RoleBinding seen → sessionsRevokedAt seen: p50 / p99", ms(r.deactRBToRevoked.p(50))+" / "+ms(r.deactRBToRevoked.p(99)), "", "", "", "info")
-		h := r.timeToRevoke
-		row("(e) operator's time_to_revoke histogram: n, mean, p50, p99 bucket", fmt.Sprintf("n=%d, %s, %s, %s", h.count, ms(h.mean()), h.fmtQuantile(0.5), h.fmtQuantile(0.99)), "", "", "", "info")
+		r.deactivationRows("(e) deactivation", rawP, rawRatio, row)
 	}
 	if o.runs("f") && len(r.authzRT) > 0 {
 		raw := func(q float64) string { return fmtDur(r.sarRaw.p(q)) + " (SAR via API server, RBAC only)" }
@@ -1050,6 +1092,26 @@ func (r revokeResults) printRows(o options, row func(...string)) {
 		row("(f) SAR via API server, oidc: user (webhook + RBAC): p50 / p99", fmtDur(r.sarWebhook.p(50))+" / "+fmtDur(r.sarWebhook.p(99)),
 			fmtDur(r.sarRaw.p(50))+" / "+fmtDur(r.sarRaw.p(99))+" (RBAC only)", ratio(float64(r.sarWebhook.p(99)), float64(r.sarRaw.p(99))), "", "info")
 	}
+}
+
+// deactivationRows prints the deactivation figures of (e) or (g); rawP and
+// rawRatio give the raw column (a RoleBinding edit, or nothing).
+func (r revokeResults) deactivationRows(label string, rawP func(float64) string, rawRatio func(latencies, float64) string, row func(...string)) {
+	timeouts := func(n int) string {
+		if n == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (%d timed out)", n)
+	}
+	row(fmt.Sprintf("%s → first SAR refused, %d runs: p50", label, len(r.deniedAfter)), ms(r.deniedAfter.p(50)), rawP(50), rawRatio(r.deniedAfter, 50), "", "info")
+	row(fmt.Sprintf("%s → first SAR refused, %d runs: p99", label, len(r.deniedAfter)), ms(r.deniedAfter.p(99)), rawP(99), rawRatio(r.deniedAfter, 99),
+		"< "+targetCut.String(), verdict(r.deniedAfter.p(99) < targetCut && r.denyTimeouts == 0)+timeouts(r.denyTimeouts))
+	row("    of which the SCIM PATCH /Users round trip: p50 / p99", ms(r.userPatch.p(50))+" / "+ms(r.userPatch.p(99)), "", "", "", "info")
+	row(label+" → status.sessionsRevokedAt seen: p50 / p99", ms(r.revokedAfter.p(50))+" / "+ms(r.revokedAfter.p(99))+timeouts(r.revokeTimeout), "", "", "", "info")
+	row("    PATCH sent → RoleBinding without the user (watch): p50 / p99", ms(r.deactRB.p(50))+" / "+ms(r.deactRB.p(99)), "", "", "", "info")
+	row("    RoleBinding seen → sessionsRevokedAt seen: p50 / p99", ms(r.deactRBToRevoked.p(50))+" / "+ms(r.deactRBToRevoked.p(99)), "", "", "", "info")
+	h := r.timeToRevoke
+	row("    operator's time_to_revoke histogram: n, mean, p50, p99 bucket", fmt.Sprintf("n=%d, %s, %s, %s", h.count, ms(h.mean()), h.fmtQuantile(0.5), h.fmtQuantile(0.99)), "", "", "", "info")
 }
 
 func (r revokeResults) printNotes(w io.Writer, o options) {

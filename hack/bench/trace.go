@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,13 +88,15 @@ func (w *rbWatch) reset() {
 	w.mu.Unlock()
 }
 
-// dropped is when object name was first seen, since the last reset, without
-// user among its subjects.
+// dropped is when object name (or one of its shards, name-1, name-2, …) was
+// first seen, since the last reset, without user among its subjects. A
+// binding big enough to be sharded rewrites only the shard that held the
+// user and the ones after it, so the first event of any shard is the drop.
 func (w *rbWatch) dropped(name, user string) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, e := range w.events {
-		if e.name == name && !e.users[user] {
+		if (e.name == name || strings.HasPrefix(e.name, name+"-")) && !e.users[user] {
 			return e.at, true
 		}
 	}

@@ -135,9 +135,10 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		RenewDeadline:                 durationOrNil(opts.RenewDeadline),
 		RetryPeriod:                   durationOrNil(opts.RetryPeriod),
 		Cache: cache.Options{
-			// managedFields are never read and cost memory and copy time on
-			// every cached object.
-			DefaultTransform: cache.TransformStripManagedFields(),
+			// managedFields and last-applied annotations are never read and
+			// cost memory and copy time on every cached object (every kind:
+			// ByObject entries inherit the default transform).
+			DefaultTransform: stripUnused(),
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Secret{}:             {Label: tokenSecrets},
 				&rbacv1.RoleBinding{}:        {Label: managedBindings},

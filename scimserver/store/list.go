@@ -63,6 +63,7 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 		}
 		rows = append(rows, r)
 	}
+	byName := func(a, b row) int { return strings.Compare(a.obj.GetName(), b.obj.GetName()) }
 	if q.SortBy != nil {
 		attr := *q.SortBy
 		exact := caseExact(attr)
@@ -73,8 +74,8 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 			}
 			return c
 		})
-	} else {
-		slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.obj.GetName(), b.obj.GetName()) })
+	} else if q.Descending {
+		slices.SortFunc(rows, byName)
 	}
 	if q.Descending {
 		slices.Reverse(rows)
@@ -85,6 +86,11 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 		return page, nil
 	}
 	end := min(start+q.Count, len(rows))
+	if q.SortBy == nil && !q.Descending {
+		// The default order (by id): only the page needs sorting, which
+		// keeps a page of a large directory from sorting all of it.
+		selectPage(rows, start, end, byName)
+	}
 	for _, r := range rows[start:end] {
 		res := r.res
 		if res == nil || !withGroups {
@@ -124,16 +130,62 @@ func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) (
 			value = fold(value)
 		}
 		list := k.newList()
-		if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{ix.key: value}); err != nil {
+		if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{ix.key: value}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, apiError(err)
 		}
 		return k.items(list), nil
 	}
 	list := k.newList()
-	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace)); err != nil {
+	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, apiError(err)
 	}
 	return k.items(list), nil
+}
+
+// selectPage reorders rows so that rows[lo:hi] hold, sorted, what a full sort
+// would put there (expected O(n), against O(n log n) for sorting everything).
+// cmp must order distinct keys (ties are left in no particular order).
+func selectPage[T any](rows []T, lo, hi int, cmp func(a, b T) int) {
+	nthElement(rows, lo, cmp)
+	if hi < len(rows) {
+		nthElement(rows[lo:], hi-lo, cmp)
+	}
+	slices.SortFunc(rows[lo:hi], cmp)
+}
+
+// nthElement reorders s so that s[n] is what a sort would put there, with
+// nothing greater before it and nothing smaller after it (quickselect with a
+// median-of-three pivot).
+func nthElement[T any](s []T, n int, cmp func(a, b T) int) {
+	for len(s) > 1 && n < len(s) {
+		last, mid := len(s)-1, len(s)/2
+		if cmp(s[mid], s[0]) < 0 {
+			s[mid], s[0] = s[0], s[mid]
+		}
+		if cmp(s[last], s[0]) < 0 {
+			s[last], s[0] = s[0], s[last]
+		}
+		if cmp(s[mid], s[last]) < 0 {
+			s[mid], s[last] = s[last], s[mid]
+		}
+		// s[last] is now the median of the three: the pivot.
+		store := 0
+		for i := range last {
+			if cmp(s[i], s[last]) < 0 {
+				s[i], s[store] = s[store], s[i]
+				store++
+			}
+		}
+		s[store], s[last] = s[last], s[store]
+		switch {
+		case n == store:
+			return
+		case n < store:
+			s = s[:store]
+		default:
+			s, n = s[store+1:], n-store-1
+		}
+	}
 }
 
 // indexedTerms returns the AND-ed `eq` comparisons of a filter, including the

@@ -76,7 +76,8 @@ func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Objec
 // member index: direct groups, then the groups that contain those, and so on.
 // Every group is visited once, so membership cycles end.
 func (s *Store) userGroups(ctx context.Context, d Dir, userID string) ([]any, error) {
-	groups, err := index.GroupsContaining(ctx, s.Client, d.Namespace, userID)
+	// Read-only: only names are read, so large groups are not copied.
+	groups, err := index.GroupsContaining(ctx, s.Client, d.Namespace, userID, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return nil, apiError(err)
 	}
