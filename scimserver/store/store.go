@@ -96,7 +96,16 @@ func (s *Store) get(ctx context.Context, r client.Reader, d Dir, k *Kind, id str
 		return nil, notFound(k, id)
 	}
 	obj := k.newObj()
-	if err := r.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: id}, obj); err != nil {
+	key := client.ObjectKey{Namespace: d.Namespace, Name: id}
+	err := r.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) && r == s.Client && s.APIReader != nil {
+		// The cache may not show a create yet: after a write the store
+		// waits only SyncTimeout for it, and under heavy load (a bulk
+		// import) the watch can lag longer. Entra PATCHes a group's
+		// members right after creating it; that must not get 404.
+		err = s.APIReader.Get(ctx, key, obj)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, notFound(k, id)
 		}
