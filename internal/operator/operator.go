@@ -181,6 +181,16 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second,
 		Recorder: mgr.GetEventRecorder("scim-operator")}
+	for _, k := range []*store.Kind{store.Users, store.Groups} {
+		inf, err := mgr.GetCache().GetInformer(context.Background(), k.NewObject())
+		if err != nil {
+			return nil, err
+		}
+		if _, err := inf.AddEventHandler(st.OrderHandler(k)); err != nil {
+			return nil, err
+		}
+	}
+	st.EnableOrder()
 	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))
 	if opts.LeaderElection {
 		loc := &leader.Locator{Reader: mgr.GetAPIReader(), Lease: leaseKey, Self: identity, Settle: time.Second}

@@ -149,3 +149,6 @@ func jsonDetail(err error) string {
 	}
 	return err.Error()
 }
+
+// NewObject returns an empty object of the kind's custom resource.
+func (k *Kind) NewObject() client.Object { return k.newObj() }

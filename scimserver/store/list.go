@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
 // Query is a parsed list or search request (RFC 7644 §3.4.2).
@@ -36,6 +38,9 @@ type Page struct {
 // narrows the candidates by index before the full filter runs, so its cost
 // does not grow with the directory.
 func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error) {
+	if q.Filter == nil && q.SortBy == nil && s.ordered {
+		return s.orderedPage(ctx, d, k, q)
+	}
 	objs, err := s.candidates(ctx, d, k, q.Filter)
 	if err != nil {
 		return nil, err
@@ -97,6 +102,28 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 			if res, err = s.render(ctx, d, k, r.obj); err != nil {
 				return nil, err
 			}
+		}
+		page.Resources = append(page.Resources, res)
+	}
+	return page, nil
+}
+
+// orderedPage answers an unfiltered, unsorted list from the sorted ids.
+func (s *Store) orderedPage(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error) {
+	start := max(q.StartIndex, 1) - 1
+	ids, total := s.order.page(orderKey(k, d.Namespace), start, start+max(q.Count, 0), q.Descending)
+	page := &Page{TotalResults: total, Resources: []map[string]any{}}
+	for _, id := range ids {
+		obj, err := s.get(ctx, s.Client, d, k, id)
+		if err != nil {
+			if e, ok := scimerr.As(err); ok && e.Status == http.StatusNotFound {
+				continue // deleted since the ids were read
+			}
+			return nil, err
+		}
+		res, err := s.render(ctx, d, k, obj)
+		if err != nil {
+			return nil, err
 		}
 		page.Resources = append(page.Resources, res)
 	}

@@ -52,7 +52,15 @@ type Store struct {
 	locks objectLocks
 	names names
 	guard deletionGuard
+	// order holds each directory's sorted ids once the informers feed it
+	// (EnableOrder); until then unfiltered pages read the whole cache.
+	order   order
+	ordered bool
 }
+
+// EnableOrder is called once OrderHandler feeds the informers of users and
+// groups, before the store serves requests.
+func (s *Store) EnableOrder() { s.ordered = true }
 
 // Dir is the directory a request addresses.
 type Dir struct {
