@@ -218,8 +218,8 @@ func TestA100000MemberGroupIsBuiltAndChangedThroughSCIM(t *testing.T) {
 	if got := groupsOf(t, c.do("GET", "/Users/"+spare[2], nil).expect(t, 200)); got[g] != "direct" {
 		t.Fatalf("new member's groups %v", got)
 	}
-	c.do("PATCH", "/Groups/"+g, patchOps(op("remove", `members[value eq "`+ids[5]+`"]`, nil))).expect(t, 204)
-	if got := groupsOf(t, c.do("GET", "/Users/"+ids[5], nil).expect(t, 200)); len(got) != 0 {
+	c.do("PATCH", "/Groups/"+g, patchOps(op("remove", `members[value eq "`+ids[500]+`"]`, nil))).expect(t, 204)
+	if got := groupsOf(t, c.do("GET", "/Users/"+ids[500], nil).expect(t, 200)); len(got) != 0 {
 		t.Fatalf("removed member's groups %v", got)
 	}
 	// A PATCH that fails leaves nothing applied.
@@ -234,7 +234,7 @@ func TestA100000MemberGroupIsBuiltAndChangedThroughSCIM(t *testing.T) {
 	for _, id := range ids {
 		want[id] = true
 	}
-	delete(want, ids[5])
+	delete(want, ids[500])
 	want[spare[2]] = true
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
