@@ -9,6 +9,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/index"
+	groupmembers "github.com/scim-operator/scim-operator/internal/membership"
 )
 
 // directoryView reads one directory's users and groups from the cache.
@@ -100,13 +101,23 @@ func (v directoryView) flatten(ctx context.Context, roots []*identityv1alpha1.Sc
 		m.groups = append(m.groups, g)
 		stack = append(stack, g.Name)
 		defer func() { stack = stack[:len(stack)-1] }()
-		for _, member := range g.Spec.Members {
-			if member.Type != identityv1alpha1.MemberGroup {
+		// The effective members: inline, or shards with their overlay.
+		view, err := groupmembers.Resolve(ctx, v.c, nil, g)
+		if err != nil {
+			return err
+		}
+		var children []string
+		view.Each(func(member identityv1alpha1.Member) bool {
+			if member.Type == identityv1alpha1.MemberGroup {
+				children = append(children, member.Value)
+			} else {
 				m.userIDs[member.Value] = true
-				continue
 			}
+			return true
+		})
+		for _, id := range children {
 			var child identityv1alpha1.ScimGroup
-			err := v.c.Get(ctx, client.ObjectKey{Namespace: v.ns, Name: member.Value}, &child)
+			err := v.c.Get(ctx, client.ObjectKey{Namespace: v.ns, Name: id}, &child)
 			if apierrors.IsNotFound(err) {
 				continue
 			}
@@ -130,7 +141,7 @@ func (v directoryView) flatten(ctx context.Context, roots []*identityv1alpha1.Sc
 // ancestors returns the groups that contain member directly or through
 // nesting, each once.
 func (v directoryView) ancestors(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
-	groups, err := index.GroupsContaining(ctx, v.c, v.ns, member)
+	groups, err := groupmembers.GroupsContaining(ctx, v.c, v.ns, member)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func (h *resourceHandler) respond(w http.ResponseWriter, status int, res map[str
 			w.Header().Set("Location", loc)
 		}
 	}
-	writeJSON(w, status, schema.Project(h.k.RT, res, p.attributes, p.excluded))
+	writeStreamed(w, status, h.projectStreamed(res, p))
 }
 
 func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) {
@@ -276,17 +276,16 @@ func (h *resourceHandler) runList(w http.ResponseWriter, r *http.Request, lr lis
 		writeError(w, err)
 		return
 	}
-	resources := make([]map[string]any, len(page.Resources))
+	resources := make([]streamed, len(page.Resources))
 	for i, res := range page.Resources {
-		resources[i] = schema.Project(h.k.RT, res, p.attributes, p.excluded)
+		resources[i] = h.projectStreamed(res, p)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	writeStreamedList(w, map[string]any{
 		"schemas":      []string{schema.ListResponseURN},
 		"totalResults": page.TotalResults,
 		"startIndex":   max(q.StartIndex, 1),
 		"itemsPerPage": len(resources),
-		"Resources":    resources,
-	})
+	}, resources)
 }
 
 // query validates the parameters of a list request.

@@ -20,6 +20,12 @@ const (
 	DeletionGuardReleaseAnnotation = "identity.scim-operator.io/release-deletion-guard"
 	// RevocationFinalizer holds a deleted ScimUser until its sessions are revoked.
 	RevocationFinalizer = "identity.scim-operator.io/revocation"
+	// GroupLabel names the ScimGroup (its SCIM id) a ScimGroupMembers shard belongs to.
+	GroupLabel = "identity.scim-operator.io/group"
+	// CompactionsAnnotation counts the writes of a ScimGroup that only
+	// reorganised its member shards. The SCIM version (ETag) is the generation
+	// minus this count, so compaction never changes a group's ETag.
+	CompactionsAnnotation = "identity.scim-operator.io/compactions"
 )
 
 // Condition types.

@@ -4,10 +4,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// MaxGroupMembers is how many members one ScimGroup object holds. The SCIM
-// server refuses writes past it with a clear error instead of letting the
-// object outgrow the API server's request size limit.
-const MaxGroupMembers = 10000
+// MaxGroupMembers is the most members a group may have. Groups past
+// InlineMembers keep their members in ScimGroupMembers shards, so the limit
+// is not the size of one object; it bounds the memory a group costs the
+// operator, and the SCIM server answers writes past it with a clear error.
+const MaxGroupMembers = 1000000
+
+// MaxInlineMembers is how many members spec.members may hold (the schema
+// limit, well inside the API server's object size limit). The SCIM server
+// keeps at most InlineMembers inline and moves larger groups to shards.
+const MaxInlineMembers = 10000
 
 // MemberType says whether a group member is a user or a nested group.
 // +kubebuilder:validation:Enum=User;Group
@@ -45,11 +51,42 @@ type ScimGroupSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ExternalID string `json:"externalId,omitempty"`
-	// members are users and nested groups.
+	// members are users and nested groups, when the group is small. A large
+	// group leaves it empty and holds its members in membership.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=10000
 	Members []Member `json:"members,omitempty"`
+	// membership holds the members of a large group: the ScimGroupMembers
+	// shards that hold most of them, and the changes made since those were
+	// written. It is not a SCIM attribute; the SCIM server maintains it.
+	// +optional
+	Membership *GroupMembership `json:"membership,omitempty"`
+}
+
+// GroupMembership is the sharded membership of a large group. The effective
+// members are the members of the listed shards, without the removed values
+// and the added ones, plus the added members. Shards are never changed once
+// written: a new set is created, then committed by one update of the
+// ScimGroup that lists it, so a reader never sees half a change.
+type GroupMembership struct {
+	// shards names the ScimGroupMembers objects holding the members.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2000
+	// +kubebuilder:validation:items:MaxLength=253
+	Shards []string `json:"shards,omitempty"`
+	// added are members added (or changed) since the shards were written.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2000
+	Added []Member `json:"added,omitempty"`
+	// removed are the values of members removed since the shards were written.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2000
+	// +kubebuilder:validation:items:MaxLength=256
+	Removed []string `json:"removed,omitempty"`
 }
 
 // ScimGroupStatus is the observed state of a ScimGroup.
@@ -60,6 +97,10 @@ type ScimGroupStatus struct {
 	// unresolvedMembers counts members that name no existing user or group.
 	// +optional
 	UnresolvedMembers int32 `json:"unresolvedMembers,omitempty"`
+	// shards is the number of ScimGroupMembers objects holding the members;
+	// 0 when they are inline.
+	// +optional
+	Shards int32 `json:"shards,omitempty"`
 	// observedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -81,6 +122,7 @@ type ScimGroupStatus struct {
 // +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.memberCount`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Shards",type=integer,JSONPath=`.status.shards`,priority=1
 // +kubebuilder:printcolumn:name="External ID",type=string,JSONPath=`.spec.externalId`,priority=1
 type ScimGroup struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -21,6 +21,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/membership"
 )
 
 // Decision is the webhook's answer to one request.
@@ -154,7 +155,7 @@ func primaryEmail(u *identityv1alpha1.ScimUser) string {
 // groupsOf returns the ids of every group that contains the user, directly
 // or through nesting.
 func (a *Authorizer) groupsOf(ctx context.Context, ns, userID string) (map[string]bool, error) {
-	groups, err := index.GroupsContaining(ctx, a.Reader, ns, userID, noCopy)
+	groups, err := membership.GroupsContaining(ctx, a.Reader, ns, userID, noCopy)
 	if err != nil {
 		return nil, err
 	}

@@ -29,9 +29,13 @@ const (
 	GroupDisplayName = "scim.displayName"
 	// GroupExternalID indexes ScimGroups by externalId (case-exact).
 	GroupExternalID = "scim.group.externalId"
-	// GroupMember indexes ScimGroups by the id of every direct member, the
-	// reverse index behind a user's `groups` attribute and nested groups.
+	// GroupMember indexes ScimGroups by the id of every inline member and
+	// every member added in the overlay of a sharded group. With ShardMember
+	// it is the reverse index behind a user's `groups` attribute and nested
+	// groups; ask membership.DirectGroups, which combines the two.
 	GroupMember = "scim.members.value"
+	// ShardMember indexes ScimGroupMembers shards by the id of every member.
+	ShardMember = "scim.shard.members.value"
 	// RBACSubject indexes the RoleBindings and ClusterRoleBindings the
 	// operator manages by "<kind>/<name>" of each subject, so revocation can
 	// check that no managed binding still names a user.
@@ -77,10 +81,23 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 			return nonEmpty(o.(*identityv1alpha1.ScimGroup).Spec.ExternalID)
 		}},
 		{&identityv1alpha1.ScimGroup{}, GroupMember, func(o client.Object) []string {
-			ms := o.(*identityv1alpha1.ScimGroup).Spec.Members
-			out := make([]string, 0, len(ms))
-			for _, m := range ms {
+			g := o.(*identityv1alpha1.ScimGroup)
+			out := make([]string, 0, len(g.Spec.Members))
+			for _, m := range g.Spec.Members {
 				out = append(out, m.Value)
+			}
+			if g.Spec.Membership != nil {
+				for _, m := range g.Spec.Membership.Added {
+					out = append(out, m.Value)
+				}
+			}
+			return out
+		}},
+		{&identityv1alpha1.ScimGroupMembers{}, ShardMember, func(o client.Object) []string {
+			ms := o.(*identityv1alpha1.ScimGroupMembers).Spec.Members
+			out := make([]string, len(ms))
+			for i, m := range ms {
+				out[i] = m.Value
 			}
 			return out
 		}},

@@ -78,6 +78,9 @@ type Options struct {
 	// Restartable lets one process build the operator more than once (tests
 	// that stop and start it); controller names are otherwise unique per process.
 	Restartable bool
+	// ShardGrace is how long member shards that no group lists are kept
+	// before they are deleted (membership.DefaultGrace if zero).
+	ShardGrace time.Duration
 	// Webhook serves the admission webhooks (HTTPS, certificates from
 	// Webhook.CertDir); Port 0 disables them.
 	Webhook webhook.Options
@@ -160,7 +163,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		Apps: &controllers.AccountSuspender{Client: mgr.GetClient()}}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controllers.GroupReconciler{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.GroupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ShardGrace: opts.ShardGrace}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controllers.AppReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
@@ -179,7 +182,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			Handler: &scimwebhook.BindingValidator{Client: mgr.GetClient(), Decoder: admission.NewDecoder(Scheme)},
 		})
 	}
-	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second,
+	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second, ShardGrace: opts.ShardGrace,
 		Recorder: mgr.GetEventRecorder("scim-operator")}
 	for _, k := range []*store.Kind{store.Users, store.Groups} {
 		inf, err := mgr.GetCache().GetInformer(context.Background(), k.NewObject())

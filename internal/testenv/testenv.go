@@ -128,8 +128,11 @@ func Start(opts Options) (*Env, error) {
 		addr = "127.0.0.1:0"
 	}
 	e.opts = operator.Options{
-		SCIM:          scimserver.Options{Addr: addr},
-		MetricsAddr:   "0",
+		SCIM:        scimserver.Options{Addr: addr},
+		MetricsAddr: "0",
+		// Tests check that unlisted member shards are swept; a minute is
+		// the production default.
+		ShardGrace:    10 * time.Second,
 		ProbeAddr:     "0",
 		Restartable:   true,
 		Authorization: httpserver.Config{Listener: authzLn, CertFile: files.CertFile, KeyFile: files.KeyFile},

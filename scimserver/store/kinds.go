@@ -101,6 +101,10 @@ var Groups = &Kind{
 // extension, which SCIM keeps under its URN and the spec under "enterprise".
 const enterpriseField = "enterprise"
 
+// membershipField is the spec field of a sharded group's membership
+// (ScimGroupSpec.Membership), which the store maintains itself.
+const membershipField = "membership"
+
 // toSCIM returns the SCIM attributes held in the object's spec.
 func (k *Kind) toSCIM(obj client.Object) (map[string]any, error) {
 	raw, err := json.Marshal(k.spec(obj))
@@ -111,6 +115,8 @@ func (k *Kind) toSCIM(obj client.Object) (map[string]any, error) {
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return nil, err
 	}
+	// Where a large group's members are stored is no SCIM attribute.
+	delete(res, membershipField)
 	if ext, ok := res[enterpriseField]; ok {
 		delete(res, enterpriseField)
 		res[schema.EnterpriseUserSchemaURN] = ext
@@ -124,7 +130,7 @@ func (k *Kind) fromSCIM(res map[string]any, obj client.Object) error {
 	in := make(map[string]any, len(res))
 	for key, v := range res {
 		switch key {
-		case "id", "meta", "schemas", "groups":
+		case "id", "meta", "schemas", "groups", membershipField:
 		case schema.EnterpriseUserSchemaURN:
 			in[enterpriseField] = v
 		default:

@@ -8,6 +8,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
@@ -52,6 +54,7 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 	rows := make([]row, 0, len(objs))
 	needRes := q.Filter != nil || q.SortBy != nil
 	withGroups := mentionsGroups(q)
+	withMembers := q.Filter != nil && strings.Contains(strings.ToLower(filter.String(q.Filter)), "members")
 	caseExact := s.caseExact(k)
 	for _, o := range objs {
 		if o.GetDeletionTimestamp() != nil {
@@ -62,7 +65,7 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 			if r.res, err = s.renderWith(ctx, d, k, o, withGroups); err != nil {
 				return nil, err
 			}
-			if q.Filter != nil && !filter.Match(q.Filter, r.res, caseExact) {
+			if q.Filter != nil && !filter.Match(q.Filter, matchable(r.res, withMembers), caseExact) {
 				continue
 			}
 		}
@@ -130,6 +133,23 @@ func (s *Store) orderedPage(ctx context.Context, d Dir, k *Kind, q Query) (*Page
 	return page, nil
 }
 
+// matchable returns res with the members of a large group as JSON values,
+// which the filter evaluator needs; it costs a pass over the members, so
+// only groups that a members filter selected by index, or a filter that
+// cannot use an index, pay it.
+func matchable(res map[string]any, withMembers bool) map[string]any {
+	m, ok := res["members"].(*Members)
+	if !ok || !withMembers {
+		return res
+	}
+	out := make(map[string]any, len(res))
+	for k, v := range res {
+		out[k] = v
+	}
+	out["members"] = m.Materialise()
+	return out
+}
+
 // candidates returns the objects the filter can match: by id or by index when
 // the filter pins an indexed attribute with `eq`, otherwise the whole directory.
 func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) ([]client.Object, error) {
@@ -155,6 +175,18 @@ func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) (
 		}
 		if ix.fold {
 			value = fold(value)
+		}
+		if ix.key == index.GroupMember {
+			// Members of large groups live in shards: ask membership.
+			groups, err := membership.DirectGroups(ctx, s.Client, d.Namespace, value)
+			if err != nil {
+				return nil, apiError(err)
+			}
+			out := make([]client.Object, len(groups))
+			for i, g := range groups {
+				out[i] = g
+			}
+			return out, nil
 		}
 		list := k.newList()
 		if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{ix.key: value}, client.UnsafeDisableDeepCopy); err != nil {

@@ -2,13 +2,14 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
-	"github.com/scim-operator/scim-operator/internal/index"
+	"github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
@@ -56,7 +57,13 @@ func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Objec
 			}
 		}
 	case *identityv1alpha1.ScimGroup:
-		if members, ok := res["members"].([]any); ok {
+		if o.Spec.Membership != nil {
+			v, err := s.resolveMembers(ctx, d, o)
+			if err != nil {
+				return nil, err
+			}
+			res["members"] = &Members{view: v, baseURL: d.BaseURL}
+		} else if members, ok := res["members"].([]any); ok {
 			for _, m := range members {
 				if mm, ok := m.(map[string]any); ok {
 					endpoint := "Users"
@@ -72,12 +79,32 @@ func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Objec
 	return res, nil
 }
 
+// resolveMembers reads the shards of a sharded group. A group read from the
+// cache may name shards that a compaction has replaced and deleted since;
+// then the group is read again from the API server.
+func (s *Store) resolveMembers(ctx context.Context, d Dir, g *identityv1alpha1.ScimGroup) (*membership.View, error) {
+	for attempt := 0; ; attempt++ {
+		v, err := membership.Resolve(ctx, s.Client, s.APIReader, g)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, membership.ErrStale) || attempt >= maxConflictRetries {
+			return nil, apiError(err)
+		}
+		fresh, err := s.get(ctx, s.APIReader, d, Groups, g.Name)
+		if err != nil {
+			return nil, err
+		}
+		g = fresh.(*identityv1alpha1.ScimGroup)
+	}
+}
+
 // userGroups computes a user's read-only `groups` attribute from the
 // member index: direct groups, then the groups that contain those, and so on.
 // Every group is visited once, so membership cycles end.
 func (s *Store) userGroups(ctx context.Context, d Dir, userID string) ([]any, error) {
 	// Read-only: only names are read, so large groups are not copied.
-	groups, err := index.GroupsContaining(ctx, s.Client, d.Namespace, userID, client.UnsafeDisableDeepCopy)
+	groups, err := membership.GroupsContaining(ctx, s.Client, d.Namespace, userID, client.UnsafeDisableDeepCopy)
 	if err != nil {
 		return nil, apiError(err)
 	}
@@ -100,7 +127,7 @@ func (s *Store) userGroups(ctx context.Context, d Dir, userID string) ([]any, er
 // checkWrite enforces what a single object cannot express in its schema:
 // group members must name users or groups of this directory (their type is
 // filled in when the client left it out), a group may not contain itself,
-// and a group may not outgrow MaxGroupMembers. Only members that old (the
+// and a group may not outgrow MaxGroupMembers (a new one MaxInlineMembers). Only members that old (the
 // object before the write, nil on create) lacks are looked up, so adding one
 // member to a large group costs one look-up.
 func (s *Store) checkWrite(ctx context.Context, d Dir, k *Kind, old, obj client.Object) error {
@@ -116,6 +143,9 @@ func (s *Store) checkWrite(ctx context.Context, d Dir, k *Kind, old, obj client.
 	}
 	if n := len(g.Spec.Members); n > identityv1alpha1.MaxGroupMembers {
 		return scimerr.BadRequest(scimerr.InvalidValue, "group would have %d members; a group holds at most %d members", n, identityv1alpha1.MaxGroupMembers)
+	}
+	if n := len(g.Spec.Members); old == nil && n > identityv1alpha1.MaxInlineMembers {
+		return scimerr.BadRequest(scimerr.InvalidValue, "a new group holds at most %d members; create it with fewer and add the others with PATCH", identityv1alpha1.MaxInlineMembers)
 	}
 	seen := make(map[string]bool, len(g.Spec.Members))
 	members := g.Spec.Members[:0]

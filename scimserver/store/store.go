@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/scimserver/patch"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
@@ -47,6 +48,10 @@ type Store struct {
 
 	// Recorder emits an Event for every SCIM write; nil records none.
 	Recorder events.EventRecorder
+	// ShardGrace is how long the group controller leaves member shards that
+	// no group lists (membership.DefaultGrace if zero); a write must commit
+	// the shards it creates well within it.
+	ShardGrace time.Duration
 
 	// locks queues this replica's writes to one object (see objectLocks).
 	locks objectLocks
@@ -93,9 +98,11 @@ func (s *Store) Get(ctx context.Context, d Dir, k *Kind, id string) (map[string]
 // every change of the spec (the SCIM attributes) and with nothing else. The
 // resourceVersion would also move when a controller writes status, which it
 // does right after most SCIM writes, so an IdP sending back the ETag it just
-// received would be refused with 412 for a change it cannot see.
+// received would be refused with 412 for a change it cannot see. For the
+// same reason the compactions of a large group's member shards do not count
+// (membership.Version).
 func Version(obj client.Object) string {
-	return `W/"` + strconv.FormatInt(obj.GetGeneration(), 10) + `"`
+	return `W/"` + strconv.FormatInt(membership.Version(obj), 10) + `"`
 }
 
 func (s *Store) get(ctx context.Context, r client.Reader, d Dir, k *Kind, id string) (client.Object, error) {
@@ -186,6 +193,9 @@ func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) 
 
 // Replace implements PUT: the resource becomes res, with the same id.
 func (s *Store) Replace(ctx context.Context, d Dir, k *Kind, id string, res map[string]any, ifMatch string) (map[string]any, error) {
+	if k == Groups {
+		return s.replaceGroup(ctx, d, id, res, ifMatch)
+	}
 	return s.update(ctx, d, k, id, ifMatch, func(map[string]any) (map[string]any, error) { return res, nil })
 }
 
@@ -193,6 +203,9 @@ func (s *Store) Replace(ctx context.Context, d Dir, k *Kind, id string, res map[
 // after a write conflict they are applied again to the fresh object, so
 // concurrent PATCHes never lose each other's changes.
 func (s *Store) Patch(ctx context.Context, d Dir, k *Kind, id string, ops []patch.Operation, ifMatch string) (map[string]any, error) {
+	if k == Groups {
+		return s.patchGroup(ctx, d, id, ops, ifMatch)
+	}
 	return s.update(ctx, d, k, id, ifMatch, func(cur map[string]any) (map[string]any, error) {
 		out, err := patch.Apply(k.RT, cur, ops)
 		if err != nil {
@@ -368,7 +381,7 @@ func matches(ifMatch string, obj client.Object) bool {
 	}
 	for _, tag := range strings.Split(ifMatch, ",") {
 		tag = strings.TrimSpace(tag)
-		if tag == "*" || etagValue(tag) == strconv.FormatInt(obj.GetGeneration(), 10) {
+		if tag == "*" || etagValue(tag) == strconv.FormatInt(membership.Version(obj), 10) {
 			return true
 		}
 	}

@@ -244,17 +244,17 @@ func TestConcurrentMemberAddsToOneGroupAreAllKept(t *testing.T) {
 	}
 }
 
-func TestAGroupCannotOutgrowMaxGroupMembers(t *testing.T) {
+func TestANewGroupHoldsAtMostMaxInlineMembers(t *testing.T) {
 	c := newDirectory(t)
 	ann := c.createUser("ann@example.com", nil)
 	// The size limit is checked before any member is looked up, so ids that
 	// name nobody show it cheaply.
-	members := make([]any, identityv1alpha1.MaxGroupMembers+1)
+	members := make([]any, identityv1alpha1.MaxInlineMembers+1)
 	for i := range members {
 		members[i] = map[string]any{"value": string(uuid.NewUUID())}
 	}
 	r := c.do("POST", "/Groups", map[string]any{"displayName": "huge", "members": members}).expect(t, 400, "invalidValue")
-	want := fmt.Sprintf("at most %d members", identityv1alpha1.MaxGroupMembers)
+	want := fmt.Sprintf("at most %d members", identityv1alpha1.MaxInlineMembers)
 	if d := r.str("detail"); !strings.Contains(d, want) {
 		t.Fatalf("detail %q does not say %q", d, want)
 	}
