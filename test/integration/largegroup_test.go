@@ -21,12 +21,13 @@ import (
 	"github.com/scim-operator/scim-operator/internal/membership"
 )
 
-// rawUsers creates n users straight through the API server, which is much
-// cheaper than SCIM POSTs; the memberships under test still go through SCIM.
-func rawUsers(t *testing.T, c *scimClient, prefix string, n int) []string {
+// rawUsers creates users with the given userNames straight through the API
+// server, which is much cheaper than SCIM POSTs (the memberships under test
+// still go through SCIM), and returns their ids.
+func rawUsers(t *testing.T, c *scimClient, userNames []string) []string {
 	t.Helper()
 	ctx := context.Background()
-	ids := make([]string, n)
+	ids := make([]string, len(userNames))
 	for i := range ids {
 		ids[i] = string(uuid.NewUUID())
 	}
@@ -45,7 +46,7 @@ func rawUsers(t *testing.T, c *scimClient, prefix string, n int) []string {
 						Labels:     map[string]string{identityv1alpha1.DirectoryLabel: dirName(c)},
 						Finalizers: []string{identityv1alpha1.RevocationFinalizer},
 					},
-					Spec: identityv1alpha1.ScimUserSpec{UserName: fmt.Sprintf("%s%06d@big.example.com", prefix, i)},
+					Spec: identityv1alpha1.ScimUserSpec{UserName: userNames[i]},
 				}
 				if err := env.Client.Create(ctx, u); err != nil {
 					once.Do(func() { firstErr = err })
@@ -62,6 +63,15 @@ func rawUsers(t *testing.T, c *scimClient, prefix string, n int) []string {
 		t.Fatal(firstErr)
 	}
 	return ids
+}
+
+// numbered returns n userNames: prefix000000@big.example.com and on.
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%06d@big.example.com", prefix, i)
+	}
+	return out
 }
 
 func memberValues(ids []string) []any {
@@ -166,7 +176,7 @@ func TestALargeGroupIsBuiltAndChangedThroughSCIM(t *testing.T) {
 	c := newDirectory(t)
 	defer waitUsersReconciled(t, c.namespace)
 	start := time.Now()
-	ids := rawUsers(t, c, "u", n+200)
+	ids := rawUsers(t, c, numbered("u", n+200))
 	ids, spare := ids[:n], ids[n:]
 	t.Logf("created %d users in %s", n+200, time.Since(start).Round(time.Millisecond))
 
@@ -336,7 +346,7 @@ func TestABindingMaterialisesAShardedGroupAndOrphanShardsAreSwept(t *testing.T) 
 	ns := "team-" + dirName(c)
 	ensureNamespace(t, ns)
 	const n = 3000
-	ids := rawUsers(t, c, "b", n)
+	ids := rawUsers(t, c, numbered("b", n))
 	g := c.createGroup("big")
 	addMembers(t, c, g, ids, 1000)
 	if c.group(g).Spec.Membership == nil {

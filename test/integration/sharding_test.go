@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,47 +30,11 @@ func TestA20000MemberGroupIsShardedAcrossRoleBindings(t *testing.T) {
 	ensureNamespace(t, ns)
 	ctx := context.Background()
 	const n = 20000
-	ids := make([]string, n)
 	names := make([]string, n)
-	for i := range ids {
-		ids[i] = string(uuid.NewUUID())
+	for i := range names {
 		names[i] = fmt.Sprintf("u%05d@shard.example.com", i)
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	errs := make(chan error, 1)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				u := &identityv1alpha1.ScimUser{
-					ObjectMeta: metav1.ObjectMeta{
-						Name: ids[i], Namespace: c.namespace,
-						Labels:     map[string]string{identityv1alpha1.DirectoryLabel: dirName(c)},
-						Finalizers: []string{identityv1alpha1.RevocationFinalizer},
-					},
-					Spec: identityv1alpha1.ScimUserSpec{UserName: names[i]},
-				}
-				if err := env.Client.Create(ctx, u); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		}()
-	}
-	for i := range ids {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
+	ids := rawUsers(t, c, names)
 	group := func(name string, members []identityv1alpha1.Member) string {
 		g := &identityv1alpha1.ScimGroup{
 			ObjectMeta: metav1.ObjectMeta{Name: string(uuid.NewUUID()), Namespace: c.namespace,
