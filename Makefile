@@ -73,8 +73,12 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	done
 
 .PHONY: bench
-bench: control-plane ## Measure SCIM against the raw kube-apiserver on the local control plane.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) run ./hack/bench
+bench: control-plane ## Measure SCIM against the raw kube-apiserver on the local control plane (BENCH_FLAGS=-quick for a smoke run).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) run ./hack/bench $(BENCH_FLAGS)
+
+.PHONY: bench-groups
+bench-groups: control-plane ## Time one member add/remove in a 100-member and a 100,000-member group, side by side.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" $(GO) run ./hack/groupbench $(BENCH_FLAGS)
 
 # The chart is checked without a cluster (lint, template with every ci/*-values.yaml, drift of
 # the copied CRDs, RBAC and webhook configuration), then installed into the local kube-apiserver
