@@ -207,8 +207,18 @@ func (r *BindingReconciler) reconcileSubjects(ctx context.Context, s *bindingSco
 			}
 		}
 	}
+	lookup := view.userByID
+	if len(m.userIDs) > bulkLookup {
+		// One pass over the directory's cached users, without copies,
+		// instead of a deep copy per member of a large group.
+		users, err := view.users(ctx)
+		if err != nil {
+			return err
+		}
+		lookup = func(_ context.Context, id string) (*identityv1alpha1.ScimUser, error) { return users[id], nil }
+	}
 	for id := range m.userIDs {
-		u, err := view.userByID(ctx, id)
+		u, err := lookup(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -270,9 +280,15 @@ func (r *BindingReconciler) apply(ctx context.Context, s *bindingScope) error {
 	b := s.binding
 	var shards [][]rbacv1.Subject
 	if s.subjects != nil {
-		for i := 0; i == 0 || i < len(s.subjects); i += SubjectsPerObject {
-			shards = append(shards, s.subjects[i:min(i+SubjectsPerObject, len(s.subjects))])
-		}
+		shards = shardSubjects(s.subjects)
+	}
+	existing, err := r.owned(ctx, b)
+	if err != nil {
+		return err
+	}
+	current := map[string]client.Object{}
+	for _, o := range existing {
+		current[o.GetName()] = o
 	}
 	labels := map[string]string{
 		identityv1alpha1.BindingLabel:     b.GetName(),
@@ -286,6 +302,11 @@ func (r *BindingReconciler) apply(ctx context.Context, s *bindingScope) error {
 	for i, shard := range shards {
 		name := objectName(b.GetName(), i)
 		keep[name] = true
+		if cur, ok := current[name]; ok && upToDate(cur, shard, ref, labels, b) {
+			// The cache shows this object as wanted: a membership change
+			// elsewhere in a large binding rewrites only its own shard.
+			continue
+		}
 		subjects := make([]*rbacv1ac.SubjectApplyConfiguration, len(shard))
 		for j, sub := range shard {
 			subjects[j] = rbacv1ac.Subject().WithKind(sub.Kind).WithAPIGroup(sub.APIGroup).WithName(sub.Name)
@@ -303,10 +324,6 @@ func (r *BindingReconciler) apply(ctx context.Context, s *bindingScope) error {
 		if err != nil {
 			return fmt.Errorf("applying %s: %w", name, err)
 		}
-	}
-	existing, err := r.owned(ctx, b)
-	if err != nil {
-		return err
 	}
 	for _, o := range existing {
 		if !keep[o.GetName()] {

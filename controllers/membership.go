@@ -70,6 +70,24 @@ func (v directoryView) userByID(ctx context.Context, id string) (*identityv1alph
 	return &u, err
 }
 
+// bulkLookup is the number of members past which a binding reads all of the
+// directory's users at once rather than one by one.
+const bulkLookup = 1000
+
+// users returns the directory's cached users by id. They are shared with the
+// cache, not copies: read them, never change them.
+func (v directoryView) users(ctx context.Context) (map[string]*identityv1alpha1.ScimUser, error) {
+	var list identityv1alpha1.ScimUserList
+	if err := v.c.List(ctx, &list, client.InNamespace(v.ns), client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*identityv1alpha1.ScimUser, len(list.Items))
+	for i := range list.Items {
+		out[list.Items[i].Name] = &list.Items[i]
+	}
+	return out, nil
+}
+
 // membership is the flattened membership of some groups.
 type membership struct {
 	// userIDs are the users reached through the groups, nested ones included.

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -104,6 +106,7 @@ func run() error {
 		opts.AdvertiseURL = u
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	setMemoryLimit(os.Getenv("MEMORY_LIMIT"))
 	op, err := operator.New(ctrl.GetConfigOrDie(), opts)
 	if err != nil {
 		return err
@@ -196,4 +199,17 @@ func advertiseURL(bind, podIP string, tls bool) (string, error) {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// setMemoryLimit lets the garbage collector work harder as the process nears
+// its container's memory limit (MEMORY_LIMIT, bytes; the chart passes
+// limits.memory), instead of letting the heap grow to twice its live size
+// and the container be killed: 90% of the limit, unless GOMEMLIMIT is set.
+func setMemoryLimit(limit string) {
+	if os.Getenv("GOMEMLIMIT") != "" || limit == "" {
+		return
+	}
+	if n, err := strconv.ParseInt(limit, 10, 64); err == nil && n > 0 {
+		debug.SetMemoryLimit(n / 10 * 9)
+	}
 }

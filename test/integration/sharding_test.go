@@ -57,7 +57,7 @@ func TestA20000MemberGroupIsShardedAcrossRoleBindings(t *testing.T) {
 	group("everyone", []identityv1alpha1.Member{{Value: a, Type: identityv1alpha1.MemberGroup}, {Value: b, Type: identityv1alpha1.MemberGroup}})
 	binding := createBinding(t, ns, "everyone", dirName(c), identityv1alpha1.GroupRef{DisplayName: "everyone"})
 
-	shards := (n + controllers.SubjectsPerObject - 1) / controllers.SubjectsPerObject
+	shards := controllers.ShardCount(n)
 	var got identityv1alpha1.ScimRoleBinding
 	eventuallyWithin(t, 3*time.Minute, "all users are bound", func() bool {
 		_ = env.Client.Get(ctx, client.ObjectKeyFromObject(binding), &got)

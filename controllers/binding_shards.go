@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"hash/fnv"
+	"slices"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+)
+
+// A binding's subjects are spread over its RBAC objects by a hash of the
+// subject, not by position in the sorted list: removing one member of a
+// 100,000-member group then changes the one object that names it, instead of
+// shifting every later subject into the next object and rewriting them all.
+
+// shardFill is the average number of subjects an object is sized for; the
+// headroom to SubjectsPerObject absorbs the unevenness of hashing.
+const shardFill = SubjectsPerObject * 3 / 4
+
+// ShardCount is how many RBAC objects a binding of n subjects uses: a power of
+// two, so it changes only when the binding doubles or halves in size.
+func ShardCount(n int) int {
+	k := 1
+	for k*shardFill < n {
+		k *= 2
+	}
+	return k
+}
+
+// shardSubjects spreads sorted subjects over ShardCount objects, each kept
+// sorted and within SubjectsPerObject (doubling the count in the unlikely
+// case that hashing overfills one).
+func shardSubjects(subjects []rbacv1.Subject) [][]rbacv1.Subject {
+	for k := ShardCount(len(subjects)); ; k *= 2 {
+		shards := make([][]rbacv1.Subject, k)
+		if k == 1 {
+			shards[0] = subjects
+			return shards
+		}
+		fits := true
+		for _, s := range subjects {
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(s.Kind + "/" + s.Name))
+			i := int(h.Sum32() % uint32(k))
+			shards[i] = append(shards[i], s)
+			fits = fits && len(shards[i]) <= SubjectsPerObject
+		}
+		if fits {
+			return shards
+		}
+	}
+}
+
+// upToDate reports whether a cached RBAC object already is what apply would
+// write: same subjects in the same order, same role, our labels and, for a
+// RoleBinding, the binding as its controller.
+func upToDate(obj client.Object, subjects []rbacv1.Subject, ref identityv1alpha1.RoleRef, labels map[string]string, owner client.Object) bool {
+	var have []rbacv1.Subject
+	var role rbacv1.RoleRef
+	switch o := obj.(type) {
+	case *rbacv1.RoleBinding:
+		have, role = o.Subjects, o.RoleRef
+		if c := metav1.GetControllerOf(o); c == nil || c.UID != owner.GetUID() {
+			return false
+		}
+	case *rbacv1.ClusterRoleBinding:
+		have, role = o.Subjects, o.RoleRef
+	default:
+		return false
+	}
+	if role.Kind != ref.Kind || role.Name != ref.Name || role.APIGroup != rbacv1.GroupName {
+		return false
+	}
+	for k, v := range labels {
+		if obj.GetLabels()[k] != v {
+			return false
+		}
+	}
+	return slices.EqualFunc(have, subjects, func(a, b rbacv1.Subject) bool {
+		return a.Kind == b.Kind && a.Name == b.Name && a.APIGroup == b.APIGroup && a.Namespace == b.Namespace
+	})
+}
