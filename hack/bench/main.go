@@ -153,6 +153,7 @@ type options struct {
 	syncUsers, syncGroups, syncMaxGroup, syncBatch int
 	syncOktaEvery, syncQueries                     int
 	syncRevokeUsers, syncRevokeRuns                int
+	memoryLimitMiB                                 int64
 }
 
 // runs reports whether scenario s ("a"…"f") was asked for.
@@ -191,6 +192,7 @@ func parseFlags() options {
 	flag.IntVar(&o.syncQueries, "sync-queries", 1000, "sequential reads of each kind measured in (g)")
 	flag.IntVar(&o.syncRevokeUsers, "sync-revoke-users", 20, "users of (g) put in 50 groups each and deactivated in turn")
 	flag.IntVar(&o.syncRevokeRuns, "sync-revoke-runs", 100, "timed deactivations in (g)")
+	flag.Int64Var(&o.memoryLimitMiB, "memory-limit", 0, "Go memory limit of this process in MiB, as the binary sets from the container limit (the chart's 1 GiB limit gives 921); 0 leaves the Go default. Not GOMEMLIMIT: the kube-apiserver and etcd the bench starts would inherit it")
 	flag.Parse()
 	if o.quick {
 		set := map[string]bool{}
@@ -286,6 +288,9 @@ type scimDir struct {
 type user struct{ id, userName string }
 
 func run(ctx context.Context, o options) error {
+	if o.memoryLimitMiB > 0 {
+		debug.SetMemoryLimit(o.memoryLimitMiB << 20)
+	}
 	began := time.Now()
 	progress("starting the local control plane and the operator")
 	env, err := testenv.Start(testenv.Options{})
