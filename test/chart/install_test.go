@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -359,12 +360,21 @@ func runOperatorAsServiceAccount(t *testing.T, c *cluster) {
 	denied := &forbidden{}
 	cfg.Wrap(denied.wrap)
 
+	// With leader election the replica publishes its SCIM URL in the Lease,
+	// so its port is chosen before it starts.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scimAddr := ln.Addr().String()
+	_ = ln.Close()
 	op, err := operator.New(cfg, operator.Options{
-		SCIM:                    scimserver.Options{Addr: "127.0.0.1:0"},
+		SCIM:                    scimserver.Options{Addr: scimAddr},
 		MetricsAddr:             "0",
 		ProbeAddr:               "0",
 		LeaderElection:          true,
 		LeaderElectionNamespace: namespace,
+		AdvertiseURL:            "http://" + scimAddr,
 		Restartable:             true,
 	})
 	if err != nil {
@@ -437,10 +447,17 @@ func runOperatorAsServiceAccount(t *testing.T, c *cluster) {
 	}
 	poll(t, "the token to work", func() bool { code, _ := call("GET", "/ServiceProviderConfig", nil); return code == 200 })
 
-	code, user := call("POST", "/Users", map[string]any{
-		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-		"userName": "ann@example.com",
-		"emails":   []any{map[string]any{"value": "ann@example.com", "type": "work", "primary": true}},
+	// A newly elected leader answers writes 503 (Retry-After: 1) for a
+	// moment while its cache catches up; an IdP retries, and so does this.
+	var code int
+	var user map[string]any
+	poll(t, "the replica to accept writes", func() bool {
+		code, user = call("POST", "/Users", map[string]any{
+			"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"userName": "ann@example.com",
+			"emails":   []any{map[string]any{"value": "ann@example.com", "type": "work", "primary": true}},
+		})
+		return code != http.StatusServiceUnavailable
 	})
 	if code != http.StatusCreated {
 		t.Fatalf("POST /Users: %d %v", code, user)
