@@ -115,6 +115,11 @@ var (
 )
 
 func init() {
+	// Every result is exported from the start, at zero, so dashboards and
+	// alerts see the series before the first leader change.
+	for _, result := range []string{"forwarded", "error", "no-writer"} {
+		SCIMForwarded.WithLabelValues(result)
+	}
 	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
 		SCIMRequests, SCIMRequestDuration, SCIMForwarded, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
 }
