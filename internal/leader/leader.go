@@ -110,6 +110,12 @@ const memoFor = 250 * time.Millisecond
 func (l *Locator) NeedLeaderElection() bool { return true }
 
 // Start records the election and blocks until the replica stops.
+//
+// A stopping leader keeps writing: on SIGTERM the manager stops this runnable
+// while the SCIM server still drains requests it accepted before, and the
+// Lease is released only after that drain, so those requests are still the
+// leader's to finish (answering them 503 would make every IdP retry them).
+// A leader that lost its Lease exits as soon as the manager has stopped.
 func (l *Locator) Start(ctx context.Context) error {
 	l.mu.Lock()
 	l.electedAt = time.Now()
@@ -122,9 +128,6 @@ func (l *Locator) Start(ctx context.Context) error {
 		l.mu.Unlock()
 		<-ctx.Done()
 	}
-	l.mu.Lock()
-	l.writing = false
-	l.mu.Unlock()
 	return nil
 }
 
