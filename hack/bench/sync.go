@@ -724,7 +724,9 @@ func (b *bench) syncReads(ctx context.Context, d *scimDir, p *syncPlan, r *syncR
 }
 
 // syncRaw writes the same objects straight to the API server: the users,
-// then the groups with their final members (nested groups included).
+// then the groups with their final members (nested groups included), at most
+// MaxInlineMembers of them: one object cannot hold a 100,000-member list,
+// which is why the operator shards large groups.
 func (b *bench) syncRaw(ctx context.Context, p *syncPlan, r *syncResults) (phase, error) {
 	o := b.o
 	if _, _, err := b.env.Directory(ctx, syncRawDir, syncRawDir, identityv1alpha1.KubernetesIdentity{UsernamePrefix: "raw:"}); err != nil {
@@ -747,6 +749,7 @@ func (b *bench) syncRaw(ctx context.Context, p *syncPlan, r *syncResults) (phase
 		for _, c := range g.children {
 			members = append(members, identityv1alpha1.Member{Value: p.groups[c].rawID, Type: identityv1alpha1.MemberGroup})
 		}
+		members = members[:min(len(members), identityv1alpha1.MaxInlineMembers)]
 		return b.env.Client.Create(ctx, &identityv1alpha1.ScimGroup{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace: syncRawDir, Name: g.rawID,
