@@ -31,7 +31,7 @@ func orderKey(k *Kind, namespace string) string { return k.Endpoint + "/" + name
 // OrderHandler returns the informer event handler that keeps k's order.
 func (s *Store) OrderHandler(k *Kind) toolscache.ResourceEventHandler {
 	return toolscache.ResourceEventHandlerDetailedFuncs{
-		AddFunc: func(obj any, initial bool) { s.track(k, obj, initial) },
+		AddFunc:    func(obj any, initial bool) { s.track(k, obj, initial) },
 		UpdateFunc: func(_, obj any) { s.track(k, obj, false) },
 		DeleteFunc: func(obj any) {
 			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
