@@ -57,6 +57,9 @@ type Options struct {
 	RateBurst    int
 	// MaxConcurrent bounds the requests served at once (503 beyond); 0 means unbounded.
 	MaxConcurrent int
+	// ShutdownDelay keeps serving new requests this long after a stop is
+	// requested, with readiness failing, before draining (see httpserver).
+	ShutdownDelay time.Duration
 }
 
 // Server is the SCIM HTTP endpoint; it runs as a controller-runtime Runnable.
@@ -117,6 +120,7 @@ func (s *Server) Start(ctx context.Context) error {
 	return httpserver.Serve(ctx, httpserver.Config{
 		Name: "scim", Addr: s.Addr, CertFile: s.CertFile, KeyFile: s.KeyFile,
 		Handler: s.Handler(), Log: s.Log, Listening: bound,
+		ShutdownDelay: s.ShutdownDelay, Stopping: func() { s.ready.Store(false) },
 	})
 }
 

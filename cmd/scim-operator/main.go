@@ -69,6 +69,7 @@ func run() error {
 	fs.Float64Var(&opts.SCIM.RatePerToken, "rate-limit", 50, "Sustained SCIM requests per second allowed per token; beyond, 429 with Retry-After. 0 disables the limit.")
 	fs.IntVar(&opts.SCIM.RateBurst, "rate-burst", 200, "Requests a token may send in a burst above -rate-limit.")
 	fs.IntVar(&opts.SCIM.MaxConcurrent, "max-concurrent-requests", 256, "SCIM requests served at once; beyond, 503 with Retry-After. 0 means unbounded.")
+	fs.DurationVar(&opts.SCIM.ShutdownDelay, "shutdown-delay", 2*time.Second, "After SIGTERM, keep serving new SCIM requests this long (readiness failing, so Kubernetes stops routing here) before draining in-flight ones and exiting.")
 	insecureHTTP := fs.Bool("scim-insecure-http", false, "Serve SCIM over plain HTTP when no certificate is given. Only for local development: bearer tokens would cross the network in the clear.")
 	fs.StringVar(&opts.Authorization.Addr, "authz-bind-address", ":9443", "Address of the authorization webhook the kube-apiserver asks (SubjectAccessReview API, path /authorize); 0 disables it.")
 	fs.StringVar(&opts.Authorization.CertFile, "authz-tls-cert-file", "", "TLS certificate of the authorization webhook (reloaded on change). Required unless the webhook is disabled.")

@@ -31,6 +31,14 @@ type Config struct {
 	Log               logr.Logger
 	// Listening, when set, receives the bound address once serving.
 	Listening chan<- string
+	// ShutdownDelay keeps accepting connections for a while after ctx is
+	// done, before the graceful shutdown: a client may have written a
+	// request on a connection still in the listen backlog, and Kubernetes
+	// takes a moment to stop sending traffic to a terminating pod.
+	// Stopping, when set, is called when the delay begins (e.g. to fail
+	// readiness).
+	ShutdownDelay time.Duration
+	Stopping      func()
 }
 
 // Serve serves until ctx is done, then shuts down gracefully.
@@ -83,6 +91,16 @@ func Serve(ctx context.Context, c Config) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	if c.Stopping != nil {
+		c.Stopping()
+	}
+	if c.ShutdownDelay > 0 {
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(c.ShutdownDelay):
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
