@@ -6,6 +6,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"testing"
 
@@ -18,7 +19,16 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevel())))
+	// The operator's error logs (reconcile retries of the fault-injection
+	// tests, with stack traces) go to a file unless -v is given: in the test
+	// output they would bury the one line that says which test failed.
+	logOut, logPath := io.Writer(os.Stderr), ""
+	if !testingVerbose() {
+		if f, err := os.CreateTemp("", "scim-operator-integration-*.log"); err == nil {
+			logOut, logPath = f, f.Name()
+		}
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(logOut), zap.Level(zapLevel())))
 	var err error
 	env, err = testenv.Start(testenv.Options{})
 	if err != nil {
@@ -27,6 +37,13 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	env.Stop()
+	if logPath != "" {
+		if code != 0 {
+			fmt.Fprintln(os.Stderr, "the operator's log is in", logPath)
+		} else {
+			_ = os.Remove(logPath)
+		}
+	}
 	os.Exit(code)
 }
 
