@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"context"
+	"fmt"
 	"hash/fnv"
 	"slices"
 
@@ -82,4 +84,26 @@ func upToDate(obj client.Object, subjects []rbacv1.Subject, ref identityv1alpha1
 	return slices.EqualFunc(have, subjects, func(a, b rbacv1.Subject) bool {
 		return a.Kind == b.Kind && a.Name == b.Name && a.APIGroup == b.APIGroup && a.Namespace == b.Namespace
 	})
+}
+
+// dropUserSubject removes the User subject name from a cached RoleBinding or
+// ClusterRoleBinding. The write carries the cached resource version: a
+// binding the controller has just rewritten conflicts instead of being
+// overwritten with an older subject list.
+func dropUserSubject(ctx context.Context, c client.Client, obj client.Object, name string) error {
+	base := obj.DeepCopyObject().(client.Object)
+	drop := func(subjects []rbacv1.Subject) []rbacv1.Subject {
+		return slices.DeleteFunc(subjects, func(s rbacv1.Subject) bool {
+			return s.Kind == rbacv1.UserKind && s.Name == name
+		})
+	}
+	switch o := obj.(type) {
+	case *rbacv1.RoleBinding:
+		o.Subjects = drop(o.Subjects)
+	case *rbacv1.ClusterRoleBinding:
+		o.Subjects = drop(o.Subjects)
+	default:
+		return fmt.Errorf("%T is not an RBAC binding", obj)
+	}
+	return c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldManager))
 }

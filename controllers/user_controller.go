@@ -152,7 +152,7 @@ func (r *UserReconciler) reconcileRevocation(ctx context.Context, s *userScope) 
 	if s.dir != nil {
 		name = KubernetesUsername(s.dir, s.user)
 	}
-	if named, err := r.namedByBindings(ctx, s.user.Labels[identityv1alpha1.DirectoryLabel], name); err != nil || named {
+	if named, err := r.revokeFromBindings(ctx, s.user.Labels[identityv1alpha1.DirectoryLabel], name); err != nil || named {
 		s.pending = named
 		return err
 	}
@@ -168,31 +168,54 @@ func (r *UserReconciler) reconcileRevocation(ctx context.Context, s *userScope) 
 	return nil
 }
 
-// namedByBindings reports whether a RoleBinding or ClusterRoleBinding
-// managed for the directory still grants something to the Kubernetes user
-// name. Grants through other directories are theirs to revoke (the
-// authorization webhook denies the user whichever directory deactivated it).
-func (r *UserReconciler) namedByBindings(ctx context.Context, directory, name string) (bool, error) {
+// revokeFromBindings removes the Kubernetes user name from every
+// RoleBinding and ClusterRoleBinding managed for the directory, and reports
+// whether one still names it (a write conflicted; the next poll retries).
+// Grants through other directories are theirs to revoke (the authorization
+// webhook denies the user whichever directory deactivated it).
+//
+// The binding controller drops the user as well, but it recomputes the whole
+// binding to do so: for the binding of a 100,000-member group that is a walk
+// over every member, and with several leavers in a row it kept a subject in
+// place for seconds. Revocation does not wait for it; it edits the one object
+// per binding that names the user (subjects are spread by hash). The binding
+// controller watches these objects and re-checks each one changed here, so
+// if another active user maps to the same name, it puts the name back.
+func (r *UserReconciler) revokeFromBindings(ctx context.Context, directory, name string) (bool, error) {
 	if name == "" {
 		return false, nil
 	}
 	opts := []client.ListOption{
 		client.MatchingFields{index.RBACSubject: index.SubjectKey(rbacv1.UserKind, name)},
 		client.MatchingLabels{identityv1alpha1.DirectoryLabel: directory},
-		client.UnsafeDisableDeepCopy,
 	}
 	var rbs rbacv1.RoleBindingList
 	if err := r.Client.List(ctx, &rbs, opts...); err != nil {
 		return false, err
 	}
-	if len(rbs.Items) > 0 {
-		return true, nil
-	}
 	var crbs rbacv1.ClusterRoleBindingList
 	if err := r.Client.List(ctx, &crbs, opts...); err != nil {
 		return false, err
 	}
-	return len(crbs.Items) > 0, nil
+	objs := make([]client.Object, 0, len(rbs.Items)+len(crbs.Items))
+	for i := range rbs.Items {
+		objs = append(objs, &rbs.Items[i])
+	}
+	for i := range crbs.Items {
+		objs = append(objs, &crbs.Items[i])
+	}
+	named := false
+	for _, o := range objs {
+		err := dropUserSubject(ctx, r.Client, o, name)
+		switch {
+		case apierrors.IsConflict(err):
+			named = true
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return true, err
+		}
+	}
+	return named, nil
 }
 
 // reconcileRestore gives a reactivated user their access back. Bindings
