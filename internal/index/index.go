@@ -9,10 +9,13 @@ package index
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -51,21 +54,48 @@ const (
 // Fold is the normal form of a case-insensitive index value.
 func Fold(s string) string { return strings.ToLower(s) }
 
-// Setup registers every index with the manager's field indexer.
-func Setup(ctx context.Context, fi client.FieldIndexer) error {
+// scope is the one kind of look-up an index serves.
+type scope int
+
+const (
+	// inNamespace indexes serve lists with client.InNamespace: a directory's
+	// objects all live in its namespace.
+	inNamespace scope = iota
+	// acrossNamespaces indexes serve lists without a namespace (and
+	// cluster-scoped objects).
+	acrossNamespaces
+)
+
+// Informers is the part of the manager's cache Setup needs.
+type Informers interface {
+	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
+}
+
+// Setup registers every index with the manager's cache.
+//
+// controller-runtime's IndexField stores each value of a namespaced object
+// twice, as "<namespace>/<value>" for lists in a namespace and as
+// "__all_namespaces/<value>" for lists across them, each with its own set of
+// object keys. At 100,000 users those sets were about 40% of the operator's
+// heap, and every index here is only ever asked one of the two ways. So each
+// is registered under the same name and key format as IndexField's, with the
+// one form it is asked in; client.MatchingFields finds it unchanged. A list in
+// the other form would find nothing, which TestIndexScopes guards against.
+func Setup(ctx context.Context, informers Informers) error {
 	type def struct {
-		obj client.Object
-		key string
-		fn  client.IndexerFunc
+		obj   client.Object
+		key   string
+		scope scope
+		fn    client.IndexerFunc
 	}
 	defs := []def{
-		{&identityv1alpha1.ScimUser{}, UserName, func(o client.Object) []string {
+		{&identityv1alpha1.ScimUser{}, UserName, inNamespace, func(o client.Object) []string {
 			return []string{Fold(o.(*identityv1alpha1.ScimUser).Spec.UserName)}
 		}},
-		{&identityv1alpha1.ScimUser{}, UserExternalID, func(o client.Object) []string {
+		{&identityv1alpha1.ScimUser{}, UserExternalID, inNamespace, func(o client.Object) []string {
 			return nonEmpty(o.(*identityv1alpha1.ScimUser).Spec.ExternalID)
 		}},
-		{&identityv1alpha1.ScimUser{}, UserEmail, func(o client.Object) []string {
+		{&identityv1alpha1.ScimUser{}, UserEmail, inNamespace, func(o client.Object) []string {
 			var out []string
 			for _, e := range o.(*identityv1alpha1.ScimUser).Spec.Emails {
 				if e.Value != "" {
@@ -74,13 +104,13 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 			}
 			return out
 		}},
-		{&identityv1alpha1.ScimGroup{}, GroupDisplayName, func(o client.Object) []string {
+		{&identityv1alpha1.ScimGroup{}, GroupDisplayName, inNamespace, func(o client.Object) []string {
 			return []string{Fold(o.(*identityv1alpha1.ScimGroup).Spec.DisplayName)}
 		}},
-		{&identityv1alpha1.ScimGroup{}, GroupExternalID, func(o client.Object) []string {
+		{&identityv1alpha1.ScimGroup{}, GroupExternalID, inNamespace, func(o client.Object) []string {
 			return nonEmpty(o.(*identityv1alpha1.ScimGroup).Spec.ExternalID)
 		}},
-		{&identityv1alpha1.ScimGroup{}, GroupMember, func(o client.Object) []string {
+		{&identityv1alpha1.ScimGroup{}, GroupMember, inNamespace, func(o client.Object) []string {
 			g := o.(*identityv1alpha1.ScimGroup)
 			out := make([]string, 0, len(g.Spec.Members))
 			for _, m := range g.Spec.Members {
@@ -93,7 +123,7 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 			}
 			return out
 		}},
-		{&identityv1alpha1.ScimGroupMembers{}, ShardMember, func(o client.Object) []string {
+		{&identityv1alpha1.ScimGroupMembers{}, ShardMember, inNamespace, func(o client.Object) []string {
 			ms := o.(*identityv1alpha1.ScimGroupMembers).Spec.Members
 			out := make([]string, len(ms))
 			for i, m := range ms {
@@ -101,24 +131,57 @@ func Setup(ctx context.Context, fi client.FieldIndexer) error {
 			}
 			return out
 		}},
-		{&corev1.Secret{}, TokenHash, func(o client.Object) []string {
+		{&corev1.Secret{}, TokenHash, inNamespace, func(o client.Object) []string {
 			return nonEmpty(string(o.(*corev1.Secret).Data[identityv1alpha1.TokenHashKey]))
 		}},
-		{&identityv1alpha1.ScimRoleBinding{}, BindingDirectory, bindingDirectory},
-		{&identityv1alpha1.ScimRoleBinding{}, BindingSubject, bindingSubjects},
-		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingDirectory, bindingDirectory},
-		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingSubject, bindingSubjects},
-		{&rbacv1.RoleBinding{}, RBACSubject, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.RoleBinding).Subjects) }},
-		{&rbacv1.ClusterRoleBinding{}, RBACSubject, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.ClusterRoleBinding).Subjects) }},
-		{&identityv1alpha1.AppAccount{}, AccountUser, func(o client.Object) []string { return []string{o.(*identityv1alpha1.AppAccount).Spec.User} }},
-		{&identityv1alpha1.ScimApp{}, AppDirectory, func(o client.Object) []string { return []string{o.(*identityv1alpha1.ScimApp).Spec.Directory} }},
+		{&identityv1alpha1.ScimRoleBinding{}, BindingDirectory, acrossNamespaces, bindingDirectory},
+		{&identityv1alpha1.ScimRoleBinding{}, BindingSubject, acrossNamespaces, bindingSubjects},
+		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingDirectory, acrossNamespaces, bindingDirectory},
+		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingSubject, acrossNamespaces, bindingSubjects},
+		// A directory's RoleBindings are in the namespaces of its bindings,
+		// so revocation asks across namespaces.
+		{&rbacv1.RoleBinding{}, RBACSubject, acrossNamespaces, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.RoleBinding).Subjects) }},
+		{&rbacv1.ClusterRoleBinding{}, RBACSubject, acrossNamespaces, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.ClusterRoleBinding).Subjects) }},
+		{&identityv1alpha1.AppAccount{}, AccountUser, acrossNamespaces, func(o client.Object) []string { return []string{o.(*identityv1alpha1.AppAccount).Spec.User} }},
+		{&identityv1alpha1.ScimApp{}, AppDirectory, acrossNamespaces, func(o client.Object) []string { return []string{o.(*identityv1alpha1.ScimApp).Spec.Directory} }},
 	}
 	for _, d := range defs {
-		if err := fi.IndexField(ctx, d.obj, d.key, d.fn); err != nil {
+		inf, err := informers.GetInformer(ctx, d.obj)
+		if err != nil {
 			return err
+		}
+		if err := inf.AddIndexers(toolscache.Indexers{fieldIndexName(d.key): indexFunc(d.scope, d.fn)}); err != nil {
+			return fmt.Errorf("index %s: %w", d.key, err)
 		}
 	}
 	return nil
+}
+
+// fieldIndexName and allNamespaces are controller-runtime's names for a
+// field index and for the namespace of a list across namespaces: its cache
+// reader looks an index up by them.
+func fieldIndexName(key string) string { return "field:" + key }
+
+const allNamespaces = "__all_namespaces"
+
+// indexFunc prefixes fn's values with the namespace the index is asked in.
+func indexFunc(sc scope, fn client.IndexerFunc) toolscache.IndexFunc {
+	return func(raw any) ([]string, error) {
+		obj, ok := raw.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("%T is not a client.Object", raw)
+		}
+		ns := obj.GetNamespace()
+		if sc == acrossNamespaces || ns == "" {
+			ns = allNamespaces
+		}
+		vals := fn(obj)
+		keys := make([]string, len(vals))
+		for i, v := range vals {
+			keys[i] = ns + "/" + v
+		}
+		return keys, nil
+	}
 }
 
 // SubjectKey is the RBACSubject index key of a subject.

@@ -153,7 +153,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(context.Background(), mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("registering indexes: %w", err)
 	}
 	if err := (&controllers.DirectoryReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
