@@ -70,6 +70,9 @@
 //	                          during phase p: scim-create or raw-create (first
 //	                          round), fill or filter (large directory),
 //	                          group-cut (d), deactivate (e), authz (f), or all.
+//	-heapprofile f            writes a pprof heap profile when (g) measures
+//	                          memory: what the cache and indexes hold at that
+//	                          size (go tool pprof -sample_index=inuse_space).
 package main
 
 import (
@@ -143,6 +146,7 @@ type options struct {
 	quick, verbose, wall     bool
 	settleTimeout            time.Duration
 	cpuprofile, profile      string
+	heapprofile              string
 	// (d)–(f)
 	revokeUsers, revokeGroups, revokeMembers int
 	revokeRuns                               int
@@ -175,6 +179,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.settleTimeout, "settle-timeout", 20*time.Minute, "longest wait for the controllers to drain their queues between phases")
 	flag.BoolVar(&o.wall, "wallprofile", false, "sample the SCIM request goroutines every 10 ms during (b) and print where SCIM creates spend their wall-clock time (perturbs the figures a little)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of this process (operator + bench client) during the -profile phase to this file")
+	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a pprof heap profile of this process (operator + bench client) to this file when (g) measures memory")
 	flag.StringVar(&o.profile, "profile", phaseSCIMCreate, "phase -cpuprofile covers: raw-create or scim-create (first round), fill or filter (large directory), group-cut (d), deactivate (e), authz (f), or all")
 	flag.IntVar(&o.revokeUsers, "revoke-users", 10000, "directory size of (d), (e) and (f)")
 	flag.IntVar(&o.revokeGroups, "revoke-groups", 50, "groups in the directory of (d)–(f); the first one is bound")

@@ -42,6 +42,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -637,7 +638,25 @@ func (b *bench) measureMemory(p *syncPlan, r *syncResults) {
 		est += uint64(len(g.users)+len(g.children))*8 + 200
 	}
 	r.benchShare = est
+	if b.o.heapprofile != "" {
+		if err := writeHeapProfile(b.o.heapprofile); err != nil {
+			progress("(g) heap profile: %v", err)
+		}
+	}
 	progress("(g) memory: VmRSS %s, VmHWM %s, Go heap live %s (bench plan ≈ %s)", mib(r.rss), mib(r.hwm), mib(r.heapLive), mib(est))
+}
+
+// writeHeapProfile writes the in-use heap, as of the last collection, to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // procMemory reads VmRSS and VmHWM of this process from /proc (0 elsewhere).
