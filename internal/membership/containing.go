@@ -23,6 +23,48 @@ type Containing struct {
 // opts are added to every List and Get, e.g. client.UnsafeDisableDeepCopy
 // for read-only callers.
 func DirectGroups(ctx context.Context, r client.Reader, ns, member string, opts ...client.ListOption) ([]*identityv1alpha1.ScimGroup, error) {
+	return NewFinder(r, ns, opts...).Direct(ctx, member)
+}
+
+// GroupsContaining walks upwards from a user or group id, breadth-first, and
+// returns every group that contains it, each once (so membership cycles end).
+func GroupsContaining(ctx context.Context, r client.Reader, ns, member string, opts ...client.ListOption) ([]Containing, error) {
+	return NewFinder(r, ns, opts...).Containing(ctx, member)
+}
+
+// Finder answers which groups contain a member, in one namespace. It keeps
+// the direct groups of every id it has looked up: the users of one page of a
+// list share most of their groups, and each group's parents are then looked
+// up once per page instead of once per user. Use one Finder per request; it
+// does not see cache changes after its first look-up of an id.
+type Finder struct {
+	r      client.Reader
+	ns     string
+	opts   []client.ListOption
+	direct map[string][]*identityv1alpha1.ScimGroup
+}
+
+// NewFinder returns a Finder reading r in namespace ns; opts are added to
+// every List and Get, e.g. client.UnsafeDisableDeepCopy for read-only callers.
+func NewFinder(r client.Reader, ns string, opts ...client.ListOption) *Finder {
+	return &Finder{r: r, ns: ns, opts: opts, direct: map[string][]*identityv1alpha1.ScimGroup{}}
+}
+
+// Direct returns the groups of which member is an effective direct member.
+func (f *Finder) Direct(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
+	if groups, ok := f.direct[member]; ok {
+		return groups, nil
+	}
+	groups, err := f.lookup(ctx, member)
+	if err != nil {
+		return nil, err
+	}
+	f.direct[member] = groups
+	return groups, nil
+}
+
+func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
+	r, ns, opts := f.r, f.ns, f.opts
 	var out []*identityv1alpha1.ScimGroup
 	seen := map[string]bool{}
 	var groups identityv1alpha1.ScimGroupList
@@ -74,16 +116,16 @@ func getOpts(opts []client.ListOption) []client.GetOption {
 	return out
 }
 
-// GroupsContaining walks upwards from a user or group id, breadth-first, and
+// Containing walks upwards from a user or group id, breadth-first, and
 // returns every group that contains it, each once (so membership cycles end).
-func GroupsContaining(ctx context.Context, r client.Reader, ns, member string, opts ...client.ListOption) ([]Containing, error) {
+func (f *Finder) Containing(ctx context.Context, member string) ([]Containing, error) {
 	var out []Containing
 	seen := map[string]bool{member: true}
 	frontier := []string{member}
 	for direct := true; len(frontier) > 0; direct = false {
 		var next []string
 		for _, id := range frontier {
-			groups, err := DirectGroups(ctx, r, ns, id, opts...)
+			groups, err := f.Direct(ctx, id)
 			if err != nil {
 				return nil, err
 			}

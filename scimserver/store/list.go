@@ -53,7 +53,12 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 	}
 	rows := make([]row, 0, len(objs))
 	needRes := q.Filter != nil || q.SortBy != nil
-	withGroups := mentionsGroups(q)
+	// One finder for the whole list: its users share most of their groups.
+	finder := s.groupFinder(d)
+	var filterGroups *membership.Finder
+	if mentionsGroups(q) {
+		filterGroups = finder
+	}
 	withMembers := q.Filter != nil && strings.Contains(strings.ToLower(filter.String(q.Filter)), "members")
 	caseExact := s.caseExact(k)
 	for _, o := range objs {
@@ -62,7 +67,7 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 		}
 		r := row{obj: o}
 		if needRes {
-			if r.res, err = s.renderWith(ctx, d, k, o, withGroups); err != nil {
+			if r.res, err = s.renderWith(ctx, d, k, o, filterGroups); err != nil {
 				return nil, err
 			}
 			if q.Filter != nil && !filter.Match(q.Filter, matchable(r.res, withMembers), caseExact) {
@@ -101,8 +106,8 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 	}
 	for _, r := range rows[start:end] {
 		res := r.res
-		if res == nil || !withGroups {
-			if res, err = s.render(ctx, d, k, r.obj); err != nil {
+		if res == nil || filterGroups == nil {
+			if res, err = s.renderWith(ctx, d, k, r.obj, finder); err != nil {
 				return nil, err
 			}
 		}
@@ -116,6 +121,7 @@ func (s *Store) orderedPage(ctx context.Context, d Dir, k *Kind, q Query) (*Page
 	start := max(q.StartIndex, 1) - 1
 	ids, total := s.order.page(orderKey(k, d.Namespace), start, start+max(q.Count, 0), q.Descending)
 	page := &Page{TotalResults: total, Resources: []map[string]any{}}
+	finder := s.groupFinder(d)
 	for _, id := range ids {
 		obj, err := s.get(ctx, s.Client, d, k, id)
 		if err != nil {
@@ -124,7 +130,7 @@ func (s *Store) orderedPage(ctx context.Context, d Dir, k *Kind, q Query) (*Page
 			}
 			return nil, err
 		}
-		res, err := s.render(ctx, d, k, obj)
+		res, err := s.renderWith(ctx, d, k, obj, finder)
 		if err != nil {
 			return nil, err
 		}

@@ -17,13 +17,19 @@ import (
 // render returns the full SCIM representation of obj: its attributes plus
 // id, meta, schemas and the computed ones (a user's groups, members' $ref).
 func (s *Store) render(ctx context.Context, d Dir, k *Kind, obj client.Object) (map[string]any, error) {
-	return s.renderWith(ctx, d, k, obj, true)
+	return s.renderWith(ctx, d, k, obj, s.groupFinder(d))
 }
 
-// renderWith renders obj; withGroups false skips the computed `groups` of a
-// user (the one attribute that costs index look-ups), for filters that do not
-// name it.
-func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Object, withGroups bool) (map[string]any, error) {
+// groupFinder finds the groups of a directory's users and groups. Read-only:
+// only names are read, so large groups are not copied.
+func (s *Store) groupFinder(d Dir) *membership.Finder {
+	return membership.NewFinder(s.Client, d.Namespace, client.UnsafeDisableDeepCopy)
+}
+
+// renderWith renders obj. A user's computed `groups` (the one attribute that
+// costs index look-ups) come from groups, which a page of users shares; nil
+// skips them, for filters that do not name them.
+func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Object, groups *membership.Finder) (map[string]any, error) {
 	res, err := k.toSCIM(obj)
 	if err != nil {
 		return nil, err
@@ -47,13 +53,13 @@ func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Objec
 		if o.Spec.Active == nil {
 			res["active"] = true
 		}
-		if withGroups {
-			groups, err := s.userGroups(ctx, d, id)
+		if groups != nil {
+			gs, err := userGroups(ctx, d, groups, id)
 			if err != nil {
 				return nil, err
 			}
-			if len(groups) > 0 {
-				res["groups"] = groups
+			if len(gs) > 0 {
+				res["groups"] = gs
 			}
 		}
 	case *identityv1alpha1.ScimGroup:
@@ -102,9 +108,8 @@ func (s *Store) resolveMembers(ctx context.Context, d Dir, g *identityv1alpha1.S
 // userGroups computes a user's read-only `groups` attribute from the
 // member index: direct groups, then the groups that contain those, and so on.
 // Every group is visited once, so membership cycles end.
-func (s *Store) userGroups(ctx context.Context, d Dir, userID string) ([]any, error) {
-	// Read-only: only names are read, so large groups are not copied.
-	groups, err := membership.GroupsContaining(ctx, s.Client, d.Namespace, userID, client.UnsafeDisableDeepCopy)
+func userGroups(ctx context.Context, d Dir, f *membership.Finder, userID string) ([]any, error) {
+	groups, err := f.Containing(ctx, userID)
 	if err != nil {
 		return nil, apiError(err)
 	}
