@@ -58,7 +58,14 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err := r.Client.List(ctx, &accounts, client.InNamespace(app.Namespace), client.MatchingLabels{identityv1alpha1.AppLabel: app.Name}); err != nil {
 		return ctrl.Result{}, err
 	}
+	existing := make(map[string]*identityv1alpha1.AppAccount, len(accounts.Items))
+	for i := range accounts.Items {
+		existing[accounts.Items[i].Spec.User] = &accounts.Items[i]
+	}
 	for _, u := range users {
+		if a := existing[u.Name]; a != nil && accountUpToDate(a, &app, u) {
+			continue // most of a large app's accounts, on most reconciles
+		}
 		if err := r.ensureAccount(ctx, &app, u); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -149,14 +156,29 @@ func (r *AppReconciler) ensureAccount(ctx context.Context, app *identityv1alpha1
 		acct.Labels[identityv1alpha1.AppLabel] = app.Name
 		acct.Labels[identityv1alpha1.UserLabel] = u.Name
 		controllerutil.AddFinalizer(acct, identityv1alpha1.AccountFinalizer)
-		acct.Spec = identityv1alpha1.AppAccountSpec{
-			App: app.Name, User: u.Name, UserName: u.Spec.UserName,
-			Active:         u.Spec.IsActive() && u.DeletionTimestamp.IsZero(),
-			UserGeneration: u.Generation,
-		}
+		acct.Spec = accountSpec(app, u)
 		return controllerutil.SetControllerReference(app, acct, r.Client.Scheme())
 	})
 	return err
+}
+
+// accountSpec is the spec of u's account in app.
+func accountSpec(app *identityv1alpha1.ScimApp, u *identityv1alpha1.ScimUser) identityv1alpha1.AppAccountSpec {
+	return identityv1alpha1.AppAccountSpec{
+		App: app.Name, User: u.Name, UserName: u.Spec.UserName,
+		Active:         u.Spec.IsActive() && u.DeletionTimestamp.IsZero(),
+		UserGeneration: u.Generation,
+	}
+}
+
+// accountUpToDate reports whether ensureAccount would leave a (cached)
+// account as it is.
+func accountUpToDate(a *identityv1alpha1.AppAccount, app *identityv1alpha1.ScimApp, u *identityv1alpha1.ScimUser) bool {
+	owner := metav1.GetControllerOf(a)
+	return a.Name == AccountName(app.Name, u.Name) && a.DeletionTimestamp.IsZero() &&
+		a.Labels[identityv1alpha1.AppLabel] == app.Name && a.Labels[identityv1alpha1.UserLabel] == u.Name &&
+		controllerutil.ContainsFinalizer(a, identityv1alpha1.AccountFinalizer) &&
+		owner != nil && owner.UID == app.UID && a.Spec == accountSpec(app, u)
 }
 
 // count fills the app's account counts and returns one failed account, if any.
@@ -188,25 +210,67 @@ func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identity
 
 // SetupWithManager registers the controller.
 func (r *AppReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	// A user or group change reaches every app of its directory; apps are
-	// few per directory, and each reconcile only patches what changed.
-	appsOfDirectory := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		var apps identityv1alpha1.ScimAppList
-		if err := r.Client.List(ctx, &apps, client.MatchingFields{index.AppDirectory: o.GetLabels()[identityv1alpha1.DirectoryLabel]}); err != nil {
-			return nil
-		}
+	affected := handler.EnqueueRequestsFromMapFunc(r.appsAffectedBy)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&identityv1alpha1.ScimApp{}, builder.WithPredicates(specOrDeletion())).
+		// Account state changes update the app's counts.
+		Owns(&identityv1alpha1.AppAccount{}).
+		Watches(&identityv1alpha1.ScimUser{}, affected, builder.WithPredicates(specOrDeletion())).
+		Watches(&identityv1alpha1.ScimGroup{}, affected, builder.WithPredicates(specOrDeletion())).
+		Named("scimapp").
+		Complete(r)
+}
+
+// appsAffectedBy maps a user or group change to the apps of its directory it
+// can change: apps for every user, apps whose groups are or contain the
+// object, and apps the user has an account in. Every reconcile of an app
+// walks all its entitled users, so during an initial sync enqueueing every
+// app of the directory for every new user cost a walk per user.
+func (r *AppReconciler) appsAffectedBy(ctx context.Context, o client.Object) []reconcile.Request {
+	dir := o.GetLabels()[identityv1alpha1.DirectoryLabel]
+	var apps identityv1alpha1.ScimAppList
+	if err := r.Client.List(ctx, &apps, client.MatchingFields{index.AppDirectory: dir}); err != nil || len(apps.Items) == 0 {
+		return nil
+	}
+	all := func() []reconcile.Request {
 		reqs := make([]reconcile.Request, len(apps.Items))
 		for i := range apps.Items {
 			reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&apps.Items[i])}
 		}
 		return reqs
-	})
-	return ctrl.NewControllerManagedBy(mgr).
-		For(&identityv1alpha1.ScimApp{}, builder.WithPredicates(specOrDeletion())).
-		// Account state changes update the app's counts.
-		Owns(&identityv1alpha1.AppAccount{}).
-		Watches(&identityv1alpha1.ScimUser{}, appsOfDirectory, builder.WithPredicates(specOrDeletion())).
-		Watches(&identityv1alpha1.ScimGroup{}, appsOfDirectory, builder.WithPredicates(specOrDeletion())).
-		Named("scimapp").
-		Complete(r)
+	}
+	groups, err := directoryView{c: r.Client, ns: o.GetNamespace()}.ancestors(ctx, o.GetName())
+	if err != nil {
+		return all()
+	}
+	if g, ok := o.(*identityv1alpha1.ScimGroup); ok {
+		groups = append(groups, g)
+	}
+	keys := map[string]bool{}
+	for _, g := range groups {
+		for _, k := range index.GroupKeys(dir, g) {
+			keys[k] = true
+		}
+	}
+	accountIn := map[types.NamespacedName]bool{}
+	if _, ok := o.(*identityv1alpha1.ScimUser); ok {
+		var accounts identityv1alpha1.AppAccountList
+		if err := r.Client.List(ctx, &accounts, client.MatchingFields{index.AccountUser: o.GetName()}, client.UnsafeDisableDeepCopy); err != nil {
+			return all()
+		}
+		for _, a := range accounts.Items {
+			accountIn[types.NamespacedName{Namespace: a.Namespace, Name: a.Spec.App}] = true
+		}
+	}
+	var reqs []reconcile.Request
+	for i := range apps.Items {
+		app := &apps.Items[i]
+		key := client.ObjectKeyFromObject(app)
+		affected := len(app.Spec.Groups) == 0 || accountIn[key] ||
+			slices.ContainsFunc(app.Spec.Groups, func(ref identityv1alpha1.GroupRef) bool { return keys[index.GroupRefKey(dir, ref)] })
+		if affected {
+			reqs = append(reqs, reconcile.Request{NamespacedName: key})
+		}
+	}
+	return reqs
 }
