@@ -60,7 +60,18 @@ type Options struct {
 	// ShutdownDelay keeps serving new requests this long after a stop is
 	// requested, with readiness failing, before draining (see httpserver).
 	ShutdownDelay time.Duration
+	// EventRate bounds the Created and Updated Events of SCIM writes per
+	// directory and second, with bursts of EventBurst; 0 means unbounded.
+	EventRate  float64
+	EventBurst int
 }
+
+// The binary's defaults for EventRate and EventBurst: an IdP's steady
+// trickle of changes leaves an Event for each, a bulk import does not.
+const (
+	DefaultEventRate  = 10
+	DefaultEventBurst = 100
+)
 
 // Server is the SCIM HTTP endpoint; it runs as a controller-runtime Runnable.
 type Server struct {

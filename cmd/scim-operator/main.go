@@ -25,6 +25,7 @@ import (
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/operator"
 	"github.com/scim-operator/scim-operator/internal/token"
+	"github.com/scim-operator/scim-operator/scimserver"
 )
 
 const usage = `scim-operator: a SCIM 2.0 endpoint that turns identity-provider users and
@@ -69,6 +70,8 @@ func run() error {
 	fs.Float64Var(&opts.SCIM.RatePerToken, "rate-limit", 50, "Sustained SCIM requests per second allowed per token; beyond, 429 with Retry-After. 0 disables the limit.")
 	fs.IntVar(&opts.SCIM.RateBurst, "rate-burst", 200, "Requests a token may send in a burst above -rate-limit.")
 	fs.IntVar(&opts.SCIM.MaxConcurrent, "max-concurrent-requests", 256, "SCIM requests served at once; beyond, 503 with Retry-After. 0 means unbounded.")
+	fs.Float64Var(&opts.SCIM.EventRate, "scim-event-rate", scimserver.DefaultEventRate, "Created and Updated Events of SCIM writes per directory and second (Deactivated and Deleted Events are never limited); beyond, they are skipped and counted in scim_operator_scim_events_skipped_total, so a bulk import does not double the API server's writes. 0 disables the limit.")
+	fs.IntVar(&opts.SCIM.EventBurst, "scim-event-burst", scimserver.DefaultEventBurst, "Created and Updated Events a directory may emit in a burst above -scim-event-rate.")
 	fs.DurationVar(&opts.SCIM.ShutdownDelay, "shutdown-delay", 2*time.Second, "After SIGTERM, keep serving new SCIM requests this long (readiness failing, so Kubernetes stops routing here) before draining in-flight ones and exiting.")
 	insecureHTTP := fs.Bool("scim-insecure-http", false, "Serve SCIM over plain HTTP when no certificate is given. Only for local development: bearer tokens would cross the network in the clear.")
 	fs.StringVar(&opts.Authorization.Addr, "authz-bind-address", ":9443", "Address of the authorization webhook the kube-apiserver asks (SubjectAccessReview API, path /authorize); 0 disables it.")

@@ -116,6 +116,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/testenv"
+	"github.com/scim-operator/scim-operator/scimserver"
 )
 
 // Targets.
@@ -298,7 +299,8 @@ func run(ctx context.Context, o options) error {
 	}
 	began := time.Now()
 	progress("starting the local control plane and the operator")
-	env, err := testenv.Start(testenv.Options{})
+	// The binary's Event limits, so the sync costs what it costs in a cluster.
+	env, err := testenv.Start(testenv.Options{EventRate: scimserver.DefaultEventRate, EventBurst: scimserver.DefaultEventBurst})
 	if err != nil {
 		return err
 	}

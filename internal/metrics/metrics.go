@@ -82,6 +82,13 @@ var (
 		Help: "SCIM writes this replica passed on to the writing replica (the leader), by result.",
 	}, []string{"result"})
 
+	// SCIMEventsSkipped counts Created/Updated Events of SCIM writes left
+	// out above the per-directory Event rate (the audit log has every write).
+	SCIMEventsSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "scim_operator_scim_events_skipped_total",
+		Help: "Created and Updated Events of SCIM writes not emitted because the directory exceeded -scim-event-rate (bulk imports); the audit log still has one line per request.",
+	}, []string{"directory", "reason"})
+
 	// Users counts users by state.
 	Users = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "scim_operator_users",
@@ -121,5 +128,5 @@ func init() {
 		SCIMForwarded.WithLabelValues(result)
 	}
 	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
-		SCIMRequests, SCIMRequestDuration, SCIMForwarded, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
+		SCIMRequests, SCIMRequestDuration, SCIMForwarded, SCIMEventsSkipped, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
 }

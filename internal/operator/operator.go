@@ -183,7 +183,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		})
 	}
 	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second, ShardGrace: opts.ShardGrace,
-		Recorder: mgr.GetEventRecorder("scim-operator")}
+		Recorder: mgr.GetEventRecorder("scim-operator"), EventRate: opts.SCIM.EventRate, EventBurst: opts.SCIM.EventBurst}
 	for _, k := range []*store.Kind{store.Users, store.Groups} {
 		inf, err := mgr.GetCache().GetInformer(context.Background(), k.NewObject())
 		if err != nil {

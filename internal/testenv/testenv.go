@@ -76,6 +76,10 @@ type Options struct {
 	// ConfigDir receives the AuthorizationConfiguration and the webhook's
 	// certificate and kubeconfig; default a temporary directory.
 	ConfigDir string
+	// EventRate and EventBurst bound SCIM write Events as in
+	// scimserver.Options; zero (tests) leaves them unbounded.
+	EventRate  float64
+	EventBurst int
 }
 
 // Start starts the control plane and the operator.
@@ -128,7 +132,7 @@ func Start(opts Options) (*Env, error) {
 		addr = "127.0.0.1:0"
 	}
 	e.opts = operator.Options{
-		SCIM:        scimserver.Options{Addr: addr},
+		SCIM:        scimserver.Options{Addr: addr, EventRate: opts.EventRate, EventBurst: opts.EventBurst},
 		MetricsAddr: "0",
 		// Tests check that unlisted member shards are swept; a minute is
 		// the production default.

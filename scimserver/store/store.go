@@ -16,9 +16,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,8 +47,12 @@ type Store struct {
 	// Now is the clock (tests replace it).
 	Now func() time.Time
 
-	// Recorder emits an Event for every SCIM write; nil records none.
+	// Recorder emits an Event for SCIM writes; nil records none.
 	Recorder events.EventRecorder
+	// EventRate bounds the Created and Updated Events of one directory, per
+	// second, with bursts of EventBurst; 0 leaves them unbounded (see event).
+	EventRate  float64
+	EventBurst int
 	// ShardGrace is how long the group controller leaves member shards that
 	// no group lists (membership.DefaultGrace if zero); a write must commit
 	// the shards it creates well within it.
@@ -61,6 +66,9 @@ type Store struct {
 	// (EnableOrder); until then unfiltered pages read the whole cache.
 	order   order
 	ordered bool
+
+	eventMu     sync.Mutex
+	eventLimits map[string]*rate.Limiter
 }
 
 // EnableOrder is called once OrderHandler feeds the informers of users and
@@ -349,14 +357,6 @@ func deactivation(cur, next client.Object) bool {
 	a, ok1 := cur.(*identityv1alpha1.ScimUser)
 	b, ok2 := next.(*identityv1alpha1.ScimUser)
 	return ok1 && ok2 && a.Spec.IsActive() && !b.Spec.IsActive()
-}
-
-// event records what a SCIM write did, for `kubectl describe` and auditors.
-// It names no attribute values.
-func (s *Store) event(obj client.Object, reason, note string) {
-	if s.Recorder != nil {
-		s.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reason, "SCIM", "%s", note)
-	}
 }
 
 // stamp records meta.lastModified.
