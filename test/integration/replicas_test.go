@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/testenv"
 )
 
@@ -114,11 +118,22 @@ func TestTwoReplicasShareOneWriter(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// Stored: exactly, at once. Each replica guarantees read-your-writes for
+	// the writes it answered; the other replica's last write reaches its
+	// cache moments later.
+	var stored identityv1alpha1.ScimGroup
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ca.namespace, Name: group}, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored.Spec.Members) != len(members) {
+		t.Fatalf("the stored group has %d members, want %d", len(stored.Spec.Members), len(members))
+	}
 	for _, cc := range []*scimClient{ca, cb} {
-		got := cc.do("GET", "/Groups/"+group, nil).expect(t, 200)
-		if ms, _ := got.Body["members"].([]any); len(ms) != len(members) {
-			t.Fatalf("group has %d members, want %d", len(ms), len(members))
-		}
+		eventually(t, "each replica serves every member", func() bool {
+			got := cc.do("GET", "/Groups/"+group, nil).expect(t, 200)
+			ms, _ := got.Body["members"].([]any)
+			return len(ms) == len(members)
+		})
 	}
 
 	// The leader steps down (a rollout): the other replica takes over the
