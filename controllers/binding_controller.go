@@ -32,6 +32,12 @@ const (
 	// ClusterRoleBinding holds (about 0.5 MB, well inside the API server's
 	// limit); bigger bindings are split across numbered objects.
 	SubjectsPerObject = 5000
+	// LargeBinding is the number of users from which a binding is
+	// recomputed at most once per LargeBindingInterval (see throttle). A
+	// leaver does not wait for it: the user controller removes them from the
+	// RBAC objects itself.
+	LargeBinding         = 10000
+	LargeBindingInterval = time.Second
 )
 
 // BindingReconciler materialises ScimRoleBindings (Cluster false) or
@@ -44,6 +50,8 @@ type BindingReconciler struct {
 	Cluster  bool
 	// Now is the clock (tests replace it).
 	Now func() time.Time
+
+	throttle throttle
 }
 
 // +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimrolebindings;scimclusterrolebindings,verbs=get;list;watch;update;patch
@@ -91,10 +99,18 @@ type bindingScope struct {
 func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	b := r.newBinding()
 	if err := r.Client.Get(ctx, req.NamespacedName, b); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.throttle.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !b.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, b)
+	}
+	if b.BindingStatus().BoundUsers >= LargeBinding {
+		if wait := r.throttle.wait(req.NamespacedName, LargeBindingInterval, time.Now()); wait > 0 {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
 	}
 	// The finalizer removes ClusterRoleBindings (which cannot be owned by a
 	// namespaced object) and RoleBindings alike when no garbage collector runs.

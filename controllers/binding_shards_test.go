@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
@@ -87,5 +89,27 @@ func TestDropUserSubject(t *testing.T) {
 	}
 	if err := dropUserSubject(ctx, c, &stale, "oidc:bob"); !apierrors.IsConflict(err) {
 		t.Errorf("a write from a stale copy: err = %v, want a conflict", err)
+	}
+}
+
+func TestThrottleRunsFirstAtOnceThenSpacesOut(t *testing.T) {
+	var th throttle
+	key := types.NamespacedName{Namespace: "ns", Name: "b"}
+	t0 := time.Unix(1000, 0)
+	if d := th.wait(key, time.Second, t0); d != 0 {
+		t.Fatalf("first wait = %v, want 0", d)
+	}
+	if d := th.wait(key, time.Second, t0.Add(300*time.Millisecond)); d != 700*time.Millisecond {
+		t.Errorf("wait 300ms later = %v, want 700ms", d)
+	}
+	if d := th.wait(types.NamespacedName{Name: "other"}, time.Second, t0); d != 0 {
+		t.Errorf("another key waits %v, want 0", d)
+	}
+	if d := th.wait(key, time.Second, t0.Add(time.Second)); d != 0 {
+		t.Errorf("wait after the interval = %v, want 0", d)
+	}
+	th.forget(key)
+	if d := th.wait(key, time.Second, t0.Add(1100*time.Millisecond)); d != 0 {
+		t.Errorf("wait after forget = %v, want 0", d)
 	}
 }

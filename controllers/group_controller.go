@@ -23,6 +23,12 @@ import (
 // shards; an overlay of membership.CompactAt entries is folded at once.
 const CompactQuiet = 2 * time.Second
 
+// ShardedStatusInterval spaces out the status of a sharded group (over
+// membership.InlineMembers members): counting which of 100,000 members
+// exist is a walk over all of them, and while an IdP fills such a group it
+// changes every few hundred milliseconds. Compaction is not delayed.
+const ShardedStatusInterval = 5 * time.Second
+
 // GroupReconciler keeps a ScimGroup's status (member counts, whether every
 // member names an existing user or group) and the shards of large groups:
 // it folds the overlay of recent member changes into shards, and deletes
@@ -35,6 +41,8 @@ type GroupReconciler struct {
 	ShardGrace time.Duration
 	// Now is the clock (tests replace it).
 	Now func() time.Time
+
+	statusThrottle throttle
 }
 
 // +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimgroupmembers,verbs=get;list;watch;create;delete
@@ -55,6 +63,7 @@ func (r *GroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	var group identityv1alpha1.ScimGroup
 	if err := r.Client.Get(ctx, req.NamespacedName, &group); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.statusThrottle.forget(req.NamespacedName)
 			// Owner references let the garbage collector delete the shards
 			// of a deleted group; where none runs, this does.
 			_, err = r.writer().Sweep(ctx, r.Client, req.Namespace, req.Name, nil)
@@ -73,10 +82,16 @@ func (r *GroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	next := minPositive(compactIn, sweepIn)
+	if group.Spec.Membership != nil {
+		if wait := r.statusThrottle.wait(req.NamespacedName, ShardedStatusInterval, time.Now()); wait > 0 {
+			return ctrl.Result{RequeueAfter: minPositive(next, wait)}, nil
+		}
+	}
 	if err := r.reconcileStatus(ctx, &group); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{RequeueAfter: minPositive(compactIn, sweepIn)}, nil
+	return ctrl.Result{RequeueAfter: next}, nil
 }
 
 // compact folds the overlay when it is large or the group has been quiet;
