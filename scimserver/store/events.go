@@ -23,27 +23,33 @@ func (s *Store) event(obj client.Object, reason, note string) {
 	if s.Recorder == nil {
 		return
 	}
-	if (reason == "Created" || reason == "Updated") && !s.eventAllowed(obj.GetNamespace()) {
+	if (reason == "Created" || reason == "Updated") && !s.eventAllowed(obj) {
 		metrics.SCIMEventsSkipped.WithLabelValues(obj.GetLabels()[identityv1alpha1.DirectoryLabel], reason).Inc()
 		return
 	}
 	s.Recorder.Eventf(obj, nil, corev1.EventTypeNormal, reason, "SCIM", "%s", note)
 }
 
-// eventAllowed takes a token from the directory's Event bucket.
-func (s *Store) eventAllowed(namespace string) bool {
+// eventAllowed takes a token from the Event bucket of obj's directory.
+func (s *Store) eventAllowed(obj client.Object) bool {
 	if s.EventRate <= 0 {
 		return true
 	}
 	s.eventMu.Lock()
 	defer s.eventMu.Unlock()
-	l, ok := s.eventLimits[namespace]
+	ns := obj.GetNamespace()
+	l, ok := s.eventLimits[ns]
 	if !ok {
 		if s.eventLimits == nil {
 			s.eventLimits = map[string]*rate.Limiter{}
 		}
 		l = rate.NewLimiter(rate.Limit(s.EventRate), max(s.EventBurst, 1))
-		s.eventLimits[namespace] = l
+		s.eventLimits[ns] = l
+		// Exported at zero from the directory's first write on, so that
+		// rate() and alerts see the series before anything is skipped.
+		for _, reason := range []string{"Created", "Updated"} {
+			metrics.SCIMEventsSkipped.WithLabelValues(obj.GetLabels()[identityv1alpha1.DirectoryLabel], reason).Add(0)
+		}
 	}
 	return l.Allow()
 }
