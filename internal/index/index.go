@@ -66,11 +66,6 @@ const (
 	acrossNamespaces
 )
 
-// Informers is the part of the manager's cache Setup needs.
-type Informers interface {
-	GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error)
-}
-
 // Setup registers every index with the manager's cache.
 //
 // controller-runtime's IndexField stores each value of a namespaced object
@@ -79,9 +74,11 @@ type Informers interface {
 // object keys. At 100,000 users those sets were about 40% of the operator's
 // heap, and every index here is only ever asked one of the two ways. So each
 // is registered under the same name and key format as IndexField's, with the
-// one form it is asked in; client.MatchingFields finds it unchanged. A list in
-// the other form would find nothing, which TestIndexScopes guards against.
-func Setup(ctx context.Context, informers Informers) error {
+// one form it is asked in; client.MatchingFields finds it unchanged.
+// TestIndexScopes checks the names and key formats against controller-runtime's
+// cache reader. A list in the form an index does not serve finds nothing, so
+// a new caller must use the scope declared below.
+func Setup(ctx context.Context, informers cache.Informers) error {
 	type def struct {
 		obj   client.Object
 		key   string
