@@ -19,6 +19,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/index"
+	groupmembers "github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/internal/metrics"
 )
 
@@ -29,6 +30,8 @@ import (
 type AppReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Members is the reverse membership index of Client's cache.
+	Members *groupmembers.Index
 }
 
 // +kubebuilder:rbac:groups=identity.scim-operator.io,resources=scimapps,verbs=get;list;watch;update;patch
@@ -105,7 +108,7 @@ func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.Scim
 		}
 		return nil, "", err
 	}
-	view := directoryView{c: r.Client, ns: dir.Spec.Namespace}
+	view := directoryView{c: r.Client, x: r.Members, ns: dir.Spec.Namespace}
 	var users []*identityv1alpha1.ScimUser
 	if len(app.Spec.Groups) == 0 {
 		var list identityv1alpha1.ScimUserList
@@ -239,7 +242,7 @@ func (r *AppReconciler) appsAffectedBy(ctx context.Context, o client.Object) []r
 		}
 		return reqs
 	}
-	groups, err := directoryView{c: r.Client, ns: o.GetNamespace()}.ancestors(ctx, o.GetName())
+	groups, err := directoryView{c: r.Client, x: r.Members, ns: o.GetNamespace()}.ancestors(ctx, o.GetName())
 	if err != nil {
 		return all()
 	}

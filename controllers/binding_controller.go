@@ -23,6 +23,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/index"
+	groupmembers "github.com/scim-operator/scim-operator/internal/membership"
 )
 
 const (
@@ -48,6 +49,8 @@ type BindingReconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
 	Cluster  bool
+	// Members is the reverse membership index of Client's cache.
+	Members *groupmembers.Index
 	// Now is the clock (tests replace it).
 	Now func() time.Time
 
@@ -181,7 +184,7 @@ func (r *BindingReconciler) reconcileDirectory(ctx context.Context, s *bindingSc
 // reconcileSubjects resolves groups and users to the desired subjects.
 func (r *BindingReconciler) reconcileSubjects(ctx context.Context, s *bindingScope) error {
 	spec, status := s.binding.BindingSpec(), s.binding.BindingStatus()
-	view := directoryView{c: r.Client, ns: s.dir.Spec.Namespace}
+	view := directoryView{c: r.Client, x: r.Members, ns: s.dir.Spec.Namespace}
 	status.UnresolvedGroups, status.UnresolvedUsers = nil, nil
 	var roots []*identityv1alpha1.ScimGroup
 	for _, ref := range spec.Groups {
@@ -474,7 +477,7 @@ func (r *BindingReconciler) fromRBAC(_ context.Context, o client.Object) []recon
 func (r *BindingReconciler) fromUser(ctx context.Context, o client.Object) []reconcile.Request {
 	u := o.(*identityv1alpha1.ScimUser)
 	dir := u.Labels[identityv1alpha1.DirectoryLabel]
-	groups, err := directoryView{c: r.Client, ns: u.Namespace}.ancestors(ctx, u.Name)
+	groups, err := directoryView{c: r.Client, x: r.Members, ns: u.Namespace}.ancestors(ctx, u.Name)
 	if err != nil {
 		return nil
 	}
@@ -488,7 +491,7 @@ func (r *BindingReconciler) fromUser(ctx context.Context, o client.Object) []rec
 func (r *BindingReconciler) fromGroup(ctx context.Context, o client.Object) []reconcile.Request {
 	g := o.(*identityv1alpha1.ScimGroup)
 	dir := g.Labels[identityv1alpha1.DirectoryLabel]
-	groups, err := directoryView{c: r.Client, ns: g.Namespace}.ancestors(ctx, g.Name)
+	groups, err := directoryView{c: r.Client, x: r.Members, ns: g.Namespace}.ancestors(ctx, g.Name)
 	if err != nil {
 		return nil
 	}

@@ -35,6 +35,8 @@ const ShardedStatusInterval = 5 * time.Second
 // shards that no group lists (left by a write that failed or crashed).
 type GroupReconciler struct {
 	Client client.Client
+	// Members is the reverse membership index of Client's cache.
+	Members *groupmembers.Index
 	// APIReader reads shards the cache has not seen yet.
 	APIReader client.Reader
 	// ShardGrace is how long unlisted shards are kept (membership.DefaultGrace if zero).
@@ -163,9 +165,9 @@ func (r *GroupReconciler) reconcileStatus(ctx context.Context, group *identityv1
 // SetupWithManager registers the controller.
 func (r *GroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// Deleting a user or group can leave members of other groups unresolved;
-	// the member indexes find exactly the groups that name it.
+	// the reverse membership index finds exactly the groups that name it.
 	groupsHolding := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		groups, err := groupmembers.DirectGroups(ctx, r.Client, o.GetNamespace(), o.GetName(), client.UnsafeDisableDeepCopy)
+		groups, err := groupmembers.DirectGroups(ctx, r.Client, r.Members, o.GetNamespace(), o.GetName(), client.UnsafeDisableDeepCopy)
 		if err != nil {
 			return nil
 		}

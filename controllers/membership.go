@@ -14,7 +14,9 @@ import (
 
 // directoryView reads one directory's users and groups from the cache.
 type directoryView struct {
-	c  client.Reader
+	c client.Reader
+	// x is the reverse membership index, for ancestors.
+	x  *groupmembers.Index
 	ns string
 }
 
@@ -159,7 +161,7 @@ func (v directoryView) flatten(ctx context.Context, roots []*identityv1alpha1.Sc
 // ancestors returns the groups that contain member directly or through
 // nesting, each once.
 func (v directoryView) ancestors(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
-	groups, err := groupmembers.GroupsContaining(ctx, v.c, v.ns, member)
+	groups, err := groupmembers.GroupsContaining(ctx, v.c, v.x, v.ns, member)
 	if err != nil {
 		return nil, err
 	}

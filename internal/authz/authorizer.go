@@ -39,6 +39,8 @@ type Authorizer struct {
 	// Reader must be the manager's cache-backed client with the indexes of
 	// package index.
 	Reader client.Reader
+	// Members is the reverse membership index of the same cache.
+	Members *membership.Index
 }
 
 // noCopy reads cached objects without deep copies: the authorizer only reads.
@@ -155,7 +157,7 @@ func primaryEmail(u *identityv1alpha1.ScimUser) string {
 // groupsOf returns the ids of every group that contains the user, directly
 // or through nesting.
 func (a *Authorizer) groupsOf(ctx context.Context, ns, userID string) (map[string]bool, error) {
-	groups, err := membership.GroupsContaining(ctx, a.Reader, ns, userID, noCopy)
+	groups, err := membership.GroupsContaining(ctx, a.Reader, a.Members, ns, userID, noCopy)
 	if err != nil {
 		return nil, err
 	}

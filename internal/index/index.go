@@ -32,13 +32,6 @@ const (
 	GroupDisplayName = "scim.displayName"
 	// GroupExternalID indexes ScimGroups by externalId (case-exact).
 	GroupExternalID = "scim.group.externalId"
-	// GroupMember indexes ScimGroups by the id of every inline member and
-	// every member added in the overlay of a sharded group. With ShardMember
-	// it is the reverse index behind a user's `groups` attribute and nested
-	// groups; ask membership.DirectGroups, which combines the two.
-	GroupMember = "scim.members.value"
-	// ShardMember indexes ScimGroupMembers shards by the id of every member.
-	ShardMember = "scim.shard.members.value"
 	// RBACSubject indexes the RoleBindings and ClusterRoleBindings the
 	// operator manages by "<kind>/<name>" of each subject, so revocation can
 	// check that no managed binding still names a user.
@@ -106,27 +99,6 @@ func Setup(ctx context.Context, informers cache.Informers) error {
 		}},
 		{&identityv1alpha1.ScimGroup{}, GroupExternalID, inNamespace, func(o client.Object) []string {
 			return nonEmpty(o.(*identityv1alpha1.ScimGroup).Spec.ExternalID)
-		}},
-		{&identityv1alpha1.ScimGroup{}, GroupMember, inNamespace, func(o client.Object) []string {
-			g := o.(*identityv1alpha1.ScimGroup)
-			out := make([]string, 0, len(g.Spec.Members))
-			for _, m := range g.Spec.Members {
-				out = append(out, m.Value)
-			}
-			if g.Spec.Membership != nil {
-				for _, m := range g.Spec.Membership.Added {
-					out = append(out, m.Value)
-				}
-			}
-			return out
-		}},
-		{&identityv1alpha1.ScimGroupMembers{}, ShardMember, inNamespace, func(o client.Object) []string {
-			ms := o.(*identityv1alpha1.ScimGroupMembers).Spec.Members
-			out := make([]string, len(ms))
-			for i, m := range ms {
-				out[i] = m.Value
-			}
-			return out
 		}},
 		{&corev1.Secret{}, TokenHash, inNamespace, func(o client.Object) []string {
 			return nonEmpty(string(o.(*corev1.Secret).Data[identityv1alpha1.TokenHashKey]))

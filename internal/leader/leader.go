@@ -94,6 +94,13 @@ type Locator struct {
 	// finished before the old lease was released or expired, so a moment
 	// of cache propagation is all it takes.
 	Settle time.Duration
+	// Hold is how long a write waits for a writer while there is none (a
+	// replica settling after its election, or an election under way)
+	// before it is answered 503. A hand-over usually completes within a
+	// second or two; holding the write that long spares the identity
+	// provider a retry, which some count towards quarantine. 0 answers at
+	// once.
+	Hold time.Duration
 
 	mu        sync.Mutex
 	writing   bool
@@ -131,8 +138,29 @@ func (l *Locator) Start(ctx context.Context) error {
 	return nil
 }
 
-// Writer implements scimserver.WriterLocator.
+// holdPoll is how often a held write looks for a writer again. Lease reads
+// are shared through the memo, so waiting writes add no API load.
+const holdPoll = 50 * time.Millisecond
+
+// Writer implements scimserver.WriterLocator: it waits up to Hold (and no
+// longer than ctx) for a replica that can write.
 func (l *Locator) Writer(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(l.Hold)
+	for {
+		target, err := l.writer(ctx)
+		if err == nil || !time.Now().Before(deadline) {
+			return target, err
+		}
+		select {
+		case <-ctx.Done():
+			return target, err
+		case <-time.After(holdPoll):
+		}
+	}
+}
+
+// writer answers once from the replica's own state or the Lease.
+func (l *Locator) writer(ctx context.Context) (string, error) {
 	l.mu.Lock()
 	writing, elected := l.writing, !l.electedAt.IsZero()
 	if !writing && !elected && time.Since(l.memoAt) < memoFor {

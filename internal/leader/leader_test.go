@@ -97,3 +97,44 @@ func TestElectedReplicaWritesAfterSettling(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestAWriteWaitsForTheElectedReplicaToSettle(t *testing.T) {
+	l := &Locator{Reader: fake.NewClientBuilder().Build(), Self: "x", Settle: 200 * time.Millisecond, Hold: 5 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = l.Start(ctx) }()
+	for {
+		l.mu.Lock()
+		elected := !l.electedAt.IsZero()
+		l.mu.Unlock()
+		if elected {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Elected and settling: the write is held, not refused.
+	if target, err := l.Writer(ctx); err != nil || target != "" {
+		t.Fatalf("a write during the settle time: %q, %v; want it held until this replica writes", target, err)
+	}
+	// Without a hold the same state refuses at once.
+	l2 := &Locator{Reader: fake.NewClientBuilder().Build(), Self: "x", Settle: time.Hour}
+	go func() { _ = l2.Start(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := l2.Writer(ctx)
+		if err != nil && strings.Contains(err.Error(), "catching up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw the settling state: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A held write gives up at the end of its request.
+	short, stop := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer stop()
+	l2.Hold = time.Hour
+	if _, err := l2.Writer(short); err == nil {
+		t.Fatal("a held write outlived its request")
+	}
+}

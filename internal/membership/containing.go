@@ -7,7 +7,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
-	"github.com/scim-operator/scim-operator/internal/index"
 )
 
 // Containing is a group that contains a member, directly or through nesting.
@@ -17,19 +16,18 @@ type Containing struct {
 }
 
 // DirectGroups returns the groups of which member is an effective direct
-// member, from two indexes: ScimGroups by inline and added member values
-// (index.GroupMember), and shards by member value (index.ShardMember), whose
-// group counts only while it lists the shard and has not removed the value.
-// opts are added to every List and Get, e.g. client.UnsafeDisableDeepCopy
-// for read-only callers.
-func DirectGroups(ctx context.Context, r client.Reader, ns, member string, opts ...client.ListOption) ([]*identityv1alpha1.ScimGroup, error) {
-	return NewFinder(r, ns, opts...).Direct(ctx, member)
+// member, from the reverse index x: groups that name it inline or added, and
+// shards that hold it, whose group counts only while it lists the shard and
+// has not removed the value. opts are added to every Get, e.g.
+// client.UnsafeDisableDeepCopy for read-only callers.
+func DirectGroups(ctx context.Context, r client.Reader, x *Index, ns, member string, opts ...client.GetOption) ([]*identityv1alpha1.ScimGroup, error) {
+	return NewFinder(r, x, ns, opts...).Direct(ctx, member)
 }
 
 // GroupsContaining walks upwards from a user or group id, breadth-first, and
 // returns every group that contains it, each once (so membership cycles end).
-func GroupsContaining(ctx context.Context, r client.Reader, ns, member string, opts ...client.ListOption) ([]Containing, error) {
-	return NewFinder(r, ns, opts...).Containing(ctx, member)
+func GroupsContaining(ctx context.Context, r client.Reader, x *Index, ns, member string, opts ...client.GetOption) ([]Containing, error) {
+	return NewFinder(r, x, ns, opts...).Containing(ctx, member)
 }
 
 // Finder answers which groups contain a member, in one namespace. It keeps
@@ -39,15 +37,17 @@ func GroupsContaining(ctx context.Context, r client.Reader, ns, member string, o
 // does not see cache changes after its first look-up of an id.
 type Finder struct {
 	r      client.Reader
+	x      *Index
 	ns     string
-	opts   []client.ListOption
+	opts   []client.GetOption
 	direct map[string][]*identityv1alpha1.ScimGroup
 }
 
-// NewFinder returns a Finder reading r in namespace ns; opts are added to
-// every List and Get, e.g. client.UnsafeDisableDeepCopy for read-only callers.
-func NewFinder(r client.Reader, ns string, opts ...client.ListOption) *Finder {
-	return &Finder{r: r, ns: ns, opts: opts, direct: map[string][]*identityv1alpha1.ScimGroup{}}
+// NewFinder returns a Finder that looks members up in x and reads groups
+// from r, in namespace ns; opts are added to every Get, e.g.
+// client.UnsafeDisableDeepCopy for read-only callers.
+func NewFinder(r client.Reader, x *Index, ns string, opts ...client.GetOption) *Finder {
+	return &Finder{r: r, x: x, ns: ns, opts: opts, direct: map[string][]*identityv1alpha1.ScimGroup{}}
 }
 
 // Direct returns the groups of which member is an effective direct member.
@@ -63,57 +63,50 @@ func (f *Finder) Direct(ctx context.Context, member string) ([]*identityv1alpha1
 	return groups, nil
 }
 
+// group reads a group; nil when it is gone.
+func (f *Finder) group(ctx context.Context, name string) (*identityv1alpha1.ScimGroup, error) {
+	var g identityv1alpha1.ScimGroup
+	if err := f.r.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: name}, &g, f.opts...); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return &g, nil
+}
+
 func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
-	r, ns, opts := f.r, f.ns, f.opts
+	names, shards := f.x.Lookup(f.ns, member)
 	var out []*identityv1alpha1.ScimGroup
 	seen := map[string]bool{}
-	var groups identityv1alpha1.ScimGroupList
-	if err := r.List(ctx, &groups, append([]client.ListOption{client.InNamespace(ns), client.MatchingFields{index.GroupMember: member}}, opts...)...); err != nil {
-		return nil, err
-	}
-	for i := range groups.Items {
-		g := &groups.Items[i]
-		if m := g.Spec.Membership; m != nil && slices.Contains(m.Removed, member) {
+	for _, name := range names {
+		g, err := f.group(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil || (g.Spec.Membership != nil && slices.Contains(g.Spec.Membership.Removed, member)) {
 			continue
 		}
 		seen[g.Name] = true
 		out = append(out, g)
 	}
-	var shards identityv1alpha1.ScimGroupMembersList
-	if err := r.List(ctx, &shards, client.InNamespace(ns), client.MatchingFields{index.ShardMember: member}, noCopy); err != nil {
-		return nil, err
-	}
-	for i := range shards.Items {
-		s := &shards.Items[i]
-		if seen[s.Spec.Group] {
+	for _, s := range shards {
+		if seen[s.Group] {
 			continue
 		}
-		var g identityv1alpha1.ScimGroup
-		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: s.Spec.Group}, &g, getOpts(opts)...); err != nil {
-			if client.IgnoreNotFound(err) == nil {
-				continue
-			}
+		g, err := f.group(ctx, s.Group)
+		if err != nil {
 			return nil, err
+		}
+		if g == nil {
+			continue
 		}
 		m := g.Spec.Membership
 		if m == nil || !slices.Contains(m.Shards, s.Name) || slices.Contains(m.Removed, member) ||
 			slices.ContainsFunc(m.Added, func(a identityv1alpha1.Member) bool { return a.Value == member }) {
-			continue // not listed, removed, or found through the group index already
+			continue // not listed, removed, or found as added already
 		}
 		seen[g.Name] = true
-		out = append(out, &g)
+		out = append(out, g)
 	}
 	return out, nil
-}
-
-func getOpts(opts []client.ListOption) []client.GetOption {
-	var out []client.GetOption
-	for _, o := range opts {
-		if g, ok := o.(client.GetOption); ok {
-			out = append(out, g)
-		}
-	}
-	return out
 }
 
 // Containing walks upwards from a user or group id, breadth-first, and

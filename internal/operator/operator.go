@@ -18,6 +18,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -35,6 +36,7 @@ import (
 	"github.com/scim-operator/scim-operator/internal/httpserver"
 	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/internal/leader"
+	"github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/internal/token"
 	scimwebhook "github.com/scim-operator/scim-operator/internal/webhook"
 	"github.com/scim-operator/scim-operator/scimserver"
@@ -156,6 +158,29 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err := index.Setup(context.Background(), mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("registering indexes: %w", err)
 	}
+	// The reverse membership index and the store's list order follow the
+	// cache through event handlers; readers wait until those have been
+	// given every object the cache started with.
+	members := membership.NewIndex()
+	var handlers []toolscache.ResourceEventHandlerRegistration
+	addHandler := func(obj client.Object, h toolscache.ResourceEventHandler) error {
+		inf, err := mgr.GetCache().GetInformer(context.Background(), obj)
+		if err != nil {
+			return err
+		}
+		reg, err := inf.AddEventHandler(h)
+		if err != nil {
+			return err
+		}
+		handlers = append(handlers, reg)
+		return nil
+	}
+	if err := addHandler(&identityv1alpha1.ScimGroup{}, members.GroupHandler()); err != nil {
+		return nil, err
+	}
+	if err := addHandler(&identityv1alpha1.ScimGroupMembers{}, members.ShardHandler()); err != nil {
+		return nil, err
+	}
 	if err := (&controllers.DirectoryReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
@@ -163,17 +188,17 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		Apps: &controllers.AccountSuspender{Client: mgr.GetClient()}}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controllers.GroupReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), ShardGrace: opts.ShardGrace}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.GroupReconciler{Client: mgr.GetClient(), Members: members, APIReader: mgr.GetAPIReader(), ShardGrace: opts.ShardGrace}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&controllers.AppReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.AppReconciler{Client: mgr.GetClient(), Members: members, Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controllers.AppAccountReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	for _, cluster := range []bool{false, true} {
-		if err := (&controllers.BindingReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator"), Cluster: cluster}).SetupWithManager(mgr); err != nil {
+		if err := (&controllers.BindingReconciler{Client: mgr.GetClient(), Members: members, Recorder: mgr.GetEventRecorder("scim-operator"), Cluster: cluster}).SetupWithManager(mgr); err != nil {
 			return nil, err
 		}
 	}
@@ -182,31 +207,28 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			Handler: &scimwebhook.BindingValidator{Client: mgr.GetClient(), Decoder: admission.NewDecoder(Scheme)},
 		})
 	}
-	st := &store.Store{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second, ShardGrace: opts.ShardGrace,
+	st := &store.Store{Client: mgr.GetClient(), Members: members, APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second, ShardGrace: opts.ShardGrace,
 		Recorder: mgr.GetEventRecorder("scim-operator"), EventRate: opts.SCIM.EventRate, EventBurst: opts.SCIM.EventBurst}
 	for _, k := range []*store.Kind{store.Users, store.Groups} {
-		inf, err := mgr.GetCache().GetInformer(context.Background(), k.NewObject())
-		if err != nil {
-			return nil, err
-		}
-		if _, err := inf.AddEventHandler(st.OrderHandler(k)); err != nil {
+		if err := addHandler(k.NewObject(), st.OrderHandler(k)); err != nil {
 			return nil, err
 		}
 	}
 	st.EnableOrder()
 	srv := scimserver.NewServer(opts.SCIM, st, &token.Authenticator{Reader: mgr.GetClient()}, mgr.GetClient(), ctrl.Log.WithName("scim"))
 	if opts.LeaderElection {
-		loc := &leader.Locator{Reader: mgr.GetAPIReader(), Lease: leaseKey, Self: identity, Settle: time.Second}
+		loc := &leader.Locator{Reader: mgr.GetAPIReader(), Lease: leaseKey, Self: identity, Settle: time.Second, Hold: 3 * time.Second}
 		if err := mgr.Add(loc); err != nil {
 			return nil, err
 		}
 		srv.Writers = loc
 	}
-	if err := mgr.Add(srv); err != nil {
+	if err := mgr.Add(afterHandlers{srv, handlers}); err != nil {
 		return nil, err
 	}
 	if a := opts.Authorization; a.Listener != nil || (a.Addr != "" && a.Addr != "0") {
-		if err := mgr.Add(authz.NewServer(a, &authz.Authorizer{Reader: mgr.GetClient()}, ctrl.Log.WithName("authz"))); err != nil {
+		az := authz.NewServer(a, &authz.Authorizer{Reader: mgr.GetClient(), Members: members}, ctrl.Log.WithName("authz"))
+		if err := mgr.Add(afterHandlers{az, handlers}); err != nil {
 			return nil, err
 		}
 	}
@@ -227,6 +249,31 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, err
 	}
 	return &Operator{Manager: mgr, SCIM: srv}, nil
+}
+
+// afterHandlers starts a server that reads through informer event handlers
+// (the membership index, the list order) once each handler has been given
+// the objects the cache started with. The manager starts servers after the
+// caches have synced, but handlers catch up on their own goroutines.
+type afterHandlers struct {
+	manager.Runnable
+	handlers []toolscache.ResourceEventHandlerRegistration
+}
+
+// NeedLeaderElection is false: every replica serves.
+func (a afterHandlers) NeedLeaderElection() bool { return false }
+
+func (a afterHandlers) Start(ctx context.Context) error {
+	for _, h := range a.handlers {
+		for !h.HasSynced() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return a.Runnable.Start(ctx)
 }
 
 // durationOrNil leaves a zero duration to controller-runtime's default.

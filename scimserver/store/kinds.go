@@ -42,6 +42,11 @@ type eqIndex struct {
 	fold bool
 }
 
+// memberIndex stands for the reverse membership index (membership.Index)
+// in eqIndexes: a group's members may live in shards, so the filter asks
+// membership rather than a cache index.
+const memberIndex = "members"
+
 // Users is the SCIM User resource type, stored as ScimUser.
 var Users = &Kind{
 	RT:       schema.UserResourceType,
@@ -91,8 +96,8 @@ var Groups = &Kind{
 	eqIndexes: map[string]eqIndex{
 		"displayname":   {index.GroupDisplayName, true},
 		"externalid":    {index.GroupExternalID, false},
-		"members":       {index.GroupMember, false},
-		"members.value": {index.GroupMember, false},
+		"members":       {memberIndex, false},
+		"members.value": {memberIndex, false},
 	},
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
@@ -182,9 +181,9 @@ func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) (
 		if ix.fold {
 			value = fold(value)
 		}
-		if ix.key == index.GroupMember {
+		if ix.key == memberIndex {
 			// Members of large groups live in shards: ask membership.
-			groups, err := membership.DirectGroups(ctx, s.Client, d.Namespace, value)
+			groups, err := membership.DirectGroups(ctx, s.Client, s.Members, d.Namespace, value)
 			if err != nil {
 				return nil, apiError(err)
 			}

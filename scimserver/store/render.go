@@ -23,7 +23,7 @@ func (s *Store) render(ctx context.Context, d Dir, k *Kind, obj client.Object) (
 // groupFinder finds the groups of a directory's users and groups. Read-only:
 // only names are read, so large groups are not copied.
 func (s *Store) groupFinder(d Dir) *membership.Finder {
-	return membership.NewFinder(s.Client, d.Namespace, client.UnsafeDisableDeepCopy)
+	return membership.NewFinder(s.Client, s.Members, d.Namespace, client.UnsafeDisableDeepCopy)
 }
 
 // renderWith renders obj. A user's computed `groups` (the one attribute that

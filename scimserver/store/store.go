@@ -39,6 +39,9 @@ import (
 type Store struct {
 	// Client reads from the informer cache and writes to the API server.
 	Client client.Client
+	// Members is the reverse membership index behind a user's groups and
+	// `members eq` filters; writes of groups wait until it has seen them.
+	Members *membership.Index
 	// APIReader reads from the API server directly; used after a write
 	// conflict, when the cache may still hold the old object.
 	APIReader client.Reader
@@ -437,7 +440,12 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 		// treats them as opaque, but comparing them is what makes waiting
 		// for "this write or a later one" possible.
 		have, _ := strconv.ParseUint(cached.GetResourceVersion(), 10, 64)
-		return have >= want || cached.GetResourceVersion() == obj.GetResourceVersion(), nil
+		if have < want && cached.GetResourceVersion() != obj.GetResourceVersion() {
+			return false, nil
+		}
+		// A user's groups are read from the membership index, which follows
+		// the cache a moment later.
+		return k != Groups || s.Members == nil || s.Members.Synced(key.Namespace, key.Name, cached.GetResourceVersion()), nil
 	})
 	return err == nil
 }
