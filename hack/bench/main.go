@@ -64,8 +64,9 @@
 // reconciles it ran. To see where a SCIM create spends its time:
 //
 //	-wallprofile              samples the goroutines serving SCIM requests
-//	                          during (b) and prints where they are, waiting
-//	                          included (a CPU profile cannot see waiting);
+//	                          during (b) and the groups of (g) and prints
+//	                          where they are, waiting included (a CPU
+//	                          profile cannot see waiting);
 //	-cpuprofile f -profile p  writes a pprof CPU profile of this process
 //	                          during phase p: scim-create or raw-create (first
 //	                          round), fill or filter (large directory),
@@ -73,6 +74,10 @@
 //	-heapprofile f            writes a pprof heap profile when (g) measures
 //	                          memory: what the cache and indexes hold at that
 //	                          size (go tool pprof -sample_index=inuse_space).
+//	-apiprofile f             writes a pprof CPU profile of the kube-apiserver
+//	                          for the first -apiprofile-seconds of the groups
+//	                          of (g), which is where the sync waits on it
+//	                          (go tool pprof f; symbols come with it).
 package main
 
 import (
@@ -148,6 +153,8 @@ type options struct {
 	settleTimeout            time.Duration
 	cpuprofile, profile      string
 	heapprofile              string
+	apiprofile               string
+	apiprofileSeconds        int
 	// (d)–(f)
 	revokeUsers, revokeGroups, revokeMembers int
 	revokeRuns                               int
@@ -178,9 +185,11 @@ func parseFlags() options {
 	flag.BoolVar(&o.quick, "quick", false, "smoke run of every scenario with small sizes (n=200, users-large=5000, sync-users=3000, …) unless set explicitly")
 	flag.BoolVar(&o.verbose, "v", false, "show the operator's info logs")
 	flag.DurationVar(&o.settleTimeout, "settle-timeout", 20*time.Minute, "longest wait for the controllers to drain their queues between phases")
-	flag.BoolVar(&o.wall, "wallprofile", false, "sample the SCIM request goroutines every 10 ms during (b) and print where SCIM creates spend their wall-clock time (perturbs the figures a little)")
+	flag.BoolVar(&o.wall, "wallprofile", false, "sample the SCIM request goroutines every 10 ms during (b) and the groups of (g), and print where the requests spend their wall-clock time (perturbs the figures a little)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a pprof CPU profile of this process (operator + bench client) during the -profile phase to this file")
 	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a pprof heap profile of this process (operator + bench client) to this file when (g) measures memory")
+	flag.StringVar(&o.apiprofile, "apiprofile", "", "write a pprof CPU profile of the kube-apiserver during the groups of (g) to this file")
+	flag.IntVar(&o.apiprofileSeconds, "apiprofile-seconds", 30, "length of the -apiprofile profile")
 	flag.StringVar(&o.profile, "profile", phaseSCIMCreate, "phase -cpuprofile covers: raw-create or scim-create (first round), fill or filter (large directory), group-cut (d), deactivate (e), authz (f), or all")
 	flag.IntVar(&o.revokeUsers, "revoke-users", 10000, "directory size of (d), (e) and (f)")
 	flag.IntVar(&o.revokeGroups, "revoke-groups", 50, "groups in the directory of (d)–(f); the first one is bound")
@@ -1318,7 +1327,7 @@ func printResults(w io.Writer, o options, r results, phases []phase, serverVersi
 	r.revoke.printNotes(w, o)
 	r.initial.printNotes(w, o)
 	if r.wall.samples > 0 {
-		r.wall.print(w)
+		r.wall.print(w, "SCIM POST /Users requests of (b)")
 	}
 	fmt.Fprintf(w, "\ntotal duration %s\n", round(total))
 }
@@ -1481,9 +1490,9 @@ func shortFunc(fn string) string {
 	return fn
 }
 
-func (wp wallProfile) print(w io.Writer) {
-	fmt.Fprintf(w, "\nWhere SCIM POST /Users requests spend their wall-clock time (%d goroutine profiles, %d request samples;\n"+
-		"location = innermost store (or server) frame, file:line → the call it is in):\n\n", wp.samples, wp.total)
+func (wp wallProfile) print(w io.Writer, what string) {
+	fmt.Fprintf(w, "\nWhere %s spend their wall-clock time (%d goroutine profiles, %d request samples;\n"+
+		"location = innermost store (or server) frame, file:line → the call it is in):\n\n", what, wp.samples, wp.total)
 	type kv struct {
 		k string
 		v int

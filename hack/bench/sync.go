@@ -110,7 +110,8 @@ type syncResults struct {
 	users, groups, largest, requested int
 	members, edges, patches           int
 	usersWall, groupsWall, nestedWall time.Duration
-	raw                               workResult // users + groups
+	groupsWallProfile                 wallProfile // -wallprofile
+	raw                               workResult  // users + groups
 	rawUsersWall, rawGroupsWall       time.Duration
 	requests                          atomic.Int64
 	retries, notFound                 atomic.Int64 // requests retried; of them after 404
@@ -309,6 +310,13 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 	}
 	r.usersWall = wr.wall
 	progress("(g) sync: %d groups over SCIM, members in PATCHes of %d", len(p.groups), o.syncBatch)
+	if o.apiprofile != "" {
+		b.apiProfile(ctx, o.apiprofile, o.apiprofileSeconds)
+	}
+	var stopWall func() wallProfile
+	if o.wall {
+		stopWall = startWallProfile(10 * time.Millisecond)
+	}
 	var patches atomic.Int64
 	wr = b.runWorkers(ctx, "(g) sync groups", len(p.groups), o.workers, func(ctx context.Context, k int) error {
 		n, err := b.syncGroup(ctx, d, p, k, r)
@@ -319,6 +327,9 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 		return fmt.Errorf("(g) sync groups: %d errors, first: %v", wr.errors, wr.firstErr)
 	}
 	r.groupsWall = wr.wall
+	if stopWall != nil {
+		r.groupsWallProfile = stopWall()
+	}
 	wr = b.runWorkers(ctx, "(g) sync nested groups", len(p.edges), o.workers, func(ctx context.Context, e int) error {
 		parent, child := p.groups[p.edges[e][0]], p.groups[p.edges[e][1]]
 		return b.withRetries(ctx, r, func() error {
@@ -857,4 +868,7 @@ func (r *syncResults) printNotes(w io.Writer, o options) {
 		"Memory is this process's: the operator runs in-process, so VmRSS/VmHWM include the bench client (its plan is estimated\n"+
 		"above; its HTTP and API clients are small); the verdict uses the peak, VmHWM, over the whole run so far.\n",
 		r.users, r.groups, r.largest, capped, r.members, r.edges, r.patches, o.syncBatch, o.syncOktaEvery)
+	if r.groupsWallProfile.samples > 0 {
+		r.groupsWallProfile.print(w, "the SCIM requests of (g)'s groups phase")
+	}
 }

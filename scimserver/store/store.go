@@ -425,7 +425,8 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 	key := client.ObjectKeyFromObject(obj)
 	err := wait.PollUntilContextTimeout(ctx, time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		cached := k.newObj()
-		err := s.Client.Get(ctx, key, cached)
+		// Polled every millisecond: only metadata is read, nothing copied.
+		err := s.Client.Get(ctx, key, cached, client.UnsafeDisableDeepCopy)
 		if apierrors.IsNotFound(err) {
 			return deleted, nil
 		}
