@@ -110,8 +110,9 @@ type syncResults struct {
 	users, groups, largest, requested int
 	members, edges, patches           int
 	usersWall, groupsWall, nestedWall time.Duration
-	groupsWallProfile                 wallProfile // -wallprofile
-	raw                               workResult  // users + groups
+	groupsWallProfile                 wallProfile        // -wallprofile
+	conflicts                         map[string]float64 // SCIM writes re-applied, by resource type
+	raw                               workResult         // users + groups
 	rawUsersWall, rawGroupsWall       time.Duration
 	requests                          atomic.Int64
 	retries, notFound                 atomic.Int64 // requests retried; of them after 404
@@ -303,6 +304,7 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 
 	// The sync.
 	m := b.startPhase(phaseSync)
+	conflictsBefore := counters("scim_operator_scim_write_conflicts_total", "resource_type")
 	progress("(g) sync: %d users over SCIM, %d clients (every %d-th the Okta way)", len(p.users), o.workers, o.syncOktaEvery)
 	wr := b.runWorkers(ctx, "(g) sync users", len(p.users), o.workers, func(ctx context.Context, i int) error { return b.syncUser(ctx, d, p, i, r) })
 	if wr.errors > 0 {
@@ -344,6 +346,7 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 	r.nestedWall = wr.wall
 	r.patches = int(patches.Load()) + len(p.edges)
 	lastResponse := time.Now()
+	r.conflicts = delta(counters("scim_operator_scim_write_conflicts_total", "resource_type"), conflictsBefore)
 	b.opsDone(&m)
 	progress("(g) sync done in %s: %d requests (%.0f/s)", round(r.wall()), r.requests.Load(), float64(r.requests.Load())/r.wall().Seconds())
 
@@ -822,6 +825,7 @@ func (r *syncResults) printRows(o options, row func(...string)) {
 		retried = fmt.Sprintf("%d (%d after 404 on a group POSTed with 201)", n, r.notFound.Load())
 	}
 	row("    SCIM requests retried (IdP-style, up to 5×, backing off)", retried, "", "", "", verdict(r.notFound.Load() == 0))
+	row("    SCIM writes re-applied after a conflict: Users / Groups", fmt.Sprintf("%.0f / %.0f", r.conflicts["Users"], r.conflicts["Groups"]), "", "", "", "info")
 	row("    SCIM requests, rate", fmt.Sprintf("%d, %.0f/s", r.requests.Load(), float64(r.requests.Load())/sync.Seconds()),
 		fmt.Sprintf("%d, %.0f/s", r.raw.n, r.raw.rate()), "", "", "info")
 	conv := round(r.converged).String()

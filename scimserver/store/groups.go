@@ -178,6 +178,7 @@ func (s *Store) writeGroup(ctx context.Context, d Dir, id, ifMatch string, chang
 		if !apierrors.IsConflict(err) && !errors.Is(err, membership.ErrTooSlow) {
 			return nil, apiError(err)
 		}
+		countConflict(Groups, err)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/membership"
+	"github.com/scim-operator/scim-operator/internal/metrics"
 	"github.com/scim-operator/scim-operator/scimserver/patch"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
@@ -295,6 +296,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 		if !apierrors.IsConflict(err) {
 			return nil, apiError(err)
 		}
+		countConflict(k, err)
 		// Someone else wrote the object since it was read: a status update,
 		// or a change of the spec. Read it again; with If-Match, the check
 		// at the top then answers 412 if the spec (its version) moved on.
@@ -351,6 +353,7 @@ func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) 
 		case attempt >= maxConflictRetries:
 			return &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "too many concurrent updates; retry", RetryAfter: 1}
 		}
+		countConflict(k, err)
 		reader = s.APIReader
 	}
 }
@@ -449,6 +452,14 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 		return k != Groups || s.Members == nil || s.Members.Synced(key.Namespace, key.Name, cached.GetResourceVersion()), nil
 	})
 	return err == nil
+}
+
+// countConflict counts a write that is applied again after err, when err is
+// an optimistic-concurrency conflict.
+func countConflict(k *Kind, err error) {
+	if apierrors.IsConflict(err) {
+		metrics.SCIMWriteConflicts.WithLabelValues(k.Endpoint).Inc()
+	}
 }
 
 // definiteFailure reports whether the API server surely did not apply a write.
