@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"unique"
@@ -175,33 +176,37 @@ func (x *Index) set(ns string, obj handle, e indexed, shard bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	objs, byMember := x.tables(ns, shard)
-	old := objs[obj]
-	if len(old.members) > 0 || len(e.members) > 0 {
-		was := make(map[handle]bool, len(old.members))
-		for _, m := range old.members {
-			was[m] = true
+	old, known := objs[obj]
+	if known && slices.Equal(old.members, e.members) {
+		// Most updates (status, compaction bookkeeping) keep the members.
+		old.rv = e.rv
+		objs[obj] = old
+		return
+	}
+	was := make(map[handle]bool, len(old.members))
+	for _, m := range old.members {
+		was[m] = true
+	}
+	is := make(map[handle]bool, len(e.members))
+	for _, m := range e.members {
+		if is[m] {
+			continue
 		}
-		is := make(map[handle]bool, len(e.members))
-		for _, m := range e.members {
-			if is[m] {
-				continue
-			}
-			is[m] = true
-			if !was[m] {
-				byMember[m.Value()] = append(byMember[m.Value()], obj)
-			}
+		is[m] = true
+		if !was[m] {
+			byMember[m.Value()] = append(byMember[m.Value()], obj)
 		}
-		for m := range was {
-			if !is[m] {
-				unlink(byMember, m, obj)
-			}
+	}
+	for m := range was {
+		if !is[m] {
+			unlink(byMember, m, obj)
 		}
-		// Keep each member once: a duplicate would be unlinked twice.
-		if len(is) < len(e.members) {
-			e.members = e.members[:0]
-			for m := range is {
-				e.members = append(e.members, m)
-			}
+	}
+	// Keep each member once: a duplicate would be unlinked twice.
+	if len(is) < len(e.members) {
+		e.members = e.members[:0]
+		for m := range is {
+			e.members = append(e.members, m)
 		}
 	}
 	objs[obj] = e

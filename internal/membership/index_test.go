@@ -60,9 +60,15 @@ func TestIndexFollowsGroupEvents(t *testing.T) {
 	if !x.Synced("d1", "a", "8") {
 		t.Fatal("update not seen")
 	}
+	// A status update keeps the members and moves the version.
+	a3 := indexedGroup("d1", "a", "9", []string{"u1", "u3"})
+	h.OnUpdate(a2, a3)
+	if !x.Synced("d1", "a", "9") || !slices.Equal(lookupGroups(x, "d1", "u3"), []string{"a"}) {
+		t.Fatal("an update with the same members was not seen")
+	}
 
 	// A deletion the informer missed arrives wrapped.
-	h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: "d1/a", Obj: a2})
+	h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: "d1/a", Obj: a3})
 	if got := lookupGroups(x, "d1", "u1"); !slices.Equal(got, []string{"b"}) {
 		t.Fatalf("u1 after a was deleted: %v", got)
 	}
