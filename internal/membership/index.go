@@ -96,6 +96,19 @@ func (x *Index) Synced(ns, name, rv string) bool {
 	return ok && e.rv >= want
 }
 
+// HasShard reports whether the index has seen the shard ns/name. Shards
+// never change, so having seen one is having seen all of it.
+func (x *Index) HasShard(ns, name string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := x.ns[ns]
+	if n == nil {
+		return false
+	}
+	_, ok := n.shards[unique.Make(name)]
+	return ok
+}
+
 // GroupHandler keeps the index in step with the ScimGroup informer.
 func (x *Index) GroupHandler() toolscache.ResourceEventHandler {
 	return x.handler(func(o client.Object) (indexed, bool) {

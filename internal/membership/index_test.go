@@ -83,6 +83,9 @@ func TestIndexFollowsShardEvents(t *testing.T) {
 	s := shard("g-1", "u1", "u2")
 	s.Namespace = "d1"
 	h.OnAdd(s, true)
+	if !x.HasShard("d1", "g-1") || x.HasShard("d1", "g-2") || x.HasShard("d2", "g-1") {
+		t.Fatal("HasShard does not follow the shards seen")
+	}
 	if _, shards := x.Lookup("d1", "u2"); !slices.Equal(shards, []ShardRef{{Name: "g-1", Group: "g"}}) {
 		t.Fatalf("u2's shards: %v", shards)
 	}

@@ -317,8 +317,9 @@ func (s *Store) editOverlay(ctx context.Context, d Dir, cur *identityv1alpha1.Sc
 	return nil
 }
 
-// waitShards waits until the cache holds new shards, so that a read on this
-// replica right after the write resolves them without asking the API server.
+// waitShards waits until the cache and the membership index hold new shards,
+// so that a read on this replica right after the write resolves them without
+// asking the API server, and finds the groups of the members they hold.
 func (s *Store) waitShards(ctx context.Context, d Dir, names []string) {
 	timeout := s.SyncTimeout
 	if timeout == 0 {
@@ -327,6 +328,9 @@ func (s *Store) waitShards(ctx context.Context, d Dir, names []string) {
 	for _, name := range names {
 		key := client.ObjectKey{Namespace: d.Namespace, Name: name}
 		_ = wait.PollUntilContextTimeout(ctx, time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+			if s.Members != nil && !s.Members.HasShard(key.Namespace, key.Name) {
+				return false, nil // a user's groups would miss the members it holds
+			}
 			return s.Client.Get(ctx, key, &identityv1alpha1.ScimGroupMembers{}, client.UnsafeDisableDeepCopy) == nil, nil
 		})
 	}
