@@ -134,6 +134,9 @@ func init() {
 	for _, result := range []string{"forwarded", "error", "no-writer"} {
 		SCIMForwarded.WithLabelValues(result)
 	}
+	for _, rt := range []string{"Users", "Groups"} {
+		SCIMWriteConflicts.WithLabelValues(rt)
+	}
 	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
 		SCIMRequests, SCIMRequestDuration, SCIMForwarded, SCIMEventsSkipped, SCIMWriteConflicts, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
 }
