@@ -85,27 +85,31 @@ func (x *Index) Lookup(ns, member string) (groups []string, shards []ShardRef) {
 // version rv or later.
 func (x *Index) Synced(ns, name, rv string) bool {
 	want, _ := strconv.ParseUint(rv, 10, 64)
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	n := x.ns[ns]
-	if n == nil {
-		return false
-	}
-	e, ok := n.groups[unique.Make(name)]
+	e, ok := x.entry(ns, name, false)
 	return ok && e.rv >= want
 }
 
 // HasShard reports whether the index has seen the shard ns/name. Shards
 // never change, so having seen one is having seen all of it.
 func (x *Index) HasShard(ns, name string) bool {
+	_, ok := x.entry(ns, name, true)
+	return ok
+}
+
+// entry returns what the group (or shard) ns/name put into the index.
+func (x *Index) entry(ns, name string, shard bool) (indexed, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	n := x.ns[ns]
 	if n == nil {
-		return false
+		return indexed{}, false
 	}
-	_, ok := n.shards[unique.Make(name)]
-	return ok
+	objs := n.groups
+	if shard {
+		objs = n.shards
+	}
+	e, ok := objs[unique.Make(name)]
+	return e, ok
 }
 
 // GroupHandler keeps the index in step with the ScimGroup informer.
