@@ -142,10 +142,17 @@ type FoldPlan struct {
 	Pool     []identityv1alpha1.Member
 }
 
+// SmallShards is how many shards under half of MaxShardMembers a group may
+// list before a fold merges them. Merging the one small shard at every fold
+// rewrote it again and again while an IdP filled a large group (200, 400,
+// 600, ... members written for every 200 added); letting a few accumulate
+// writes each member about twice instead.
+const SmallShards = 3
+
 // Plan folds the overlay of m into the listed shards (resolved, in the
-// order of m.Shards). Only shards that hold an overlay value, and shards
-// less than half full (so small ones merge), are rewritten: the cost of a
-// fold grows with the overlay, not with the group.
+// order of m.Shards). Only shards that hold an overlay value are rewritten,
+// and small shards once more than SmallShards of them would be listed: the
+// cost of a fold grows with the overlay, not with the group.
 func Plan(m *identityv1alpha1.GroupMembership, shards []*identityv1alpha1.ScimGroupMembers) FoldPlan {
 	touched := make(map[string]bool, Size(m))
 	for _, v := range m.Removed {
@@ -154,18 +161,29 @@ func Plan(m *identityv1alpha1.GroupMembership, shards []*identityv1alpha1.ScimGr
 	for _, a := range m.Added {
 		touched[a.Value] = true
 	}
-	var p FoldPlan
-	for _, s := range shards {
-		dirty := len(s.Spec.Members) < identityv1alpha1.MaxShardMembers/2
-		if !dirty {
-			for v := range touched {
-				if _, ok := Find(s.Spec.Members, v); ok {
-					dirty = true
-					break
-				}
+	small := func(s *identityv1alpha1.ScimGroupMembers) bool {
+		return len(s.Spec.Members) < identityv1alpha1.MaxShardMembers/2
+	}
+	dirty := make([]bool, len(shards))
+	smallKept := 0
+	for i, s := range shards {
+		for v := range touched {
+			if _, ok := Find(s.Spec.Members, v); ok {
+				dirty[i] = true
+				break
 			}
 		}
-		if !dirty {
+		if !dirty[i] && small(s) {
+			smallKept++
+		}
+	}
+	if len(m.Added) > 0 {
+		smallKept++ // the shard the added members will make, counted as small
+	}
+	mergeSmall := smallKept > SmallShards
+	var p FoldPlan
+	for i, s := range shards {
+		if !dirty[i] && !(mergeSmall && small(s)) {
 			p.Keep = append(p.Keep, s.Name)
 			continue
 		}

@@ -138,14 +138,26 @@ func TestPlanRewritesOnlyShardsTheOverlayTouches(t *testing.T) {
 		}
 		return shard(name, vs...)
 	}
-	s1, s2, s3 := full("a", 0), full("b", 0), shard("c", "c1", "c2") // s3 is small: merged
+	// s3 is small, but one small shard more than the fold makes is allowed.
+	s1, s2, s3 := full("a", 0), full("b", 0), shard("c", "c1", "c2")
 	m := identityv1alpha1.GroupMembership{Added: []identityv1alpha1.Member{user("new")}, Removed: []string{"b00007"}}
 	p := Plan(&m, []*identityv1alpha1.ScimGroupMembers{s1, s2, s3})
-	if fmt.Sprint(p.Keep) != "[a]" || fmt.Sprint(p.Replaced) != "[b c]" {
+	if fmt.Sprint(p.Keep) != "[a c]" || fmt.Sprint(p.Replaced) != "[b]" {
 		t.Fatalf("keep %v replace %v", p.Keep, p.Replaced)
 	}
-	if len(p.Pool) != identityv1alpha1.MaxShardMembers-1+2+1 {
+	if len(p.Pool) != identityv1alpha1.MaxShardMembers-1+1 {
 		t.Fatalf("pool of %d", len(p.Pool))
+	}
+	// With SmallShards small shards listed, the new one would be one too
+	// many: every small shard is merged into the pool.
+	s4, s5 := shard("d", "d1"), shard("e", "e1", "e2", "e3")
+	if p := Plan(&m, []*identityv1alpha1.ScimGroupMembers{s1, s3, s4, s5}); fmt.Sprint(p.Keep) != "[a]" || fmt.Sprint(p.Replaced) != "[c d e]" || len(p.Pool) != 2+1+3+1 {
+		t.Fatalf("keep %v replace %v pool of %d", p.Keep, p.Replaced, len(p.Pool))
+	}
+	// A fold that only removes makes no shard, so three small ones stay.
+	rm := identityv1alpha1.GroupMembership{Removed: []string{"a00001"}}
+	if p := Plan(&rm, []*identityv1alpha1.ScimGroupMembers{s1, s3, s4, s5}); fmt.Sprint(p.Keep) != "[c d e]" || fmt.Sprint(p.Replaced) != "[a]" {
+		t.Fatalf("keep %v replace %v", p.Keep, p.Replaced)
 	}
 	for _, x := range p.Pool {
 		if x.Value == "b00007" {
@@ -158,8 +170,10 @@ func TestPlanRewritesOnlyShardsTheOverlayTouches(t *testing.T) {
 	for _, x := range p.Pool {
 		after = append(after, x.Value)
 	}
-	for _, x := range s1.Spec.Members {
-		after = append(after, x.Value)
+	for _, s := range []*identityv1alpha1.ScimGroupMembers{s1, s3} {
+		for _, x := range s.Spec.Members {
+			after = append(after, x.Value)
+		}
 	}
 	slices.Sort(after)
 	if !slices.Equal(before, after) {
