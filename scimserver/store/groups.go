@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -101,6 +102,9 @@ type groupWrite struct {
 	next     *identityv1alpha1.ScimGroup
 	pending  *membership.Pending
 	replaced []string
+	// addsOnly: the write adds members and changes nothing else, so it may
+	// be answered before the cache shows it (see recentGroups).
+	addsOnly bool
 }
 
 func (s *Store) shardWriter() *membership.Writer {
@@ -135,6 +139,9 @@ func (s *Store) writeGroup(ctx context.Context, d Dir, id, ifMatch string, chang
 			return nil, err
 		}
 		cur := obj.(*identityv1alpha1.ScimGroup)
+		if r := s.recent.newer(client.ObjectKeyFromObject(cur), cur); r != nil {
+			cur = r // this replica's last write, which the cache does not show yet
+		}
 		if !matches(ifMatch, cur) {
 			return nil, preconditionFailed(cur)
 		}
@@ -154,7 +161,8 @@ func (s *Store) writeGroup(ctx context.Context, d Dir, id, ifMatch string, chang
 		}
 		next := gw.next
 		release := func(bool) {}
-		if newName := next.Spec.DisplayName; fold(cur.Spec.DisplayName) != fold(newName) {
+		renamed := fold(cur.Spec.DisplayName) != fold(next.Spec.DisplayName)
+		if newName := next.Spec.DisplayName; renamed {
 			if release, err = s.reserve(ctx, d, Groups, newName, id); err != nil {
 				w.Delete(ctx, d.Namespace, pendingNames(gw.pending))
 				return nil, err
@@ -166,8 +174,12 @@ func (s *Store) writeGroup(ctx context.Context, d Dir, id, ifMatch string, chang
 			err = s.Client.Update(ctx, next)
 		}
 		if err == nil {
-			release(s.waitSynced(ctx, Groups, next, false))
-			s.waitShards(ctx, d, pendingNames(gw.pending))
+			s.recent.put(next)
+			if !gw.addsOnly || gw.pending != nil || renamed {
+				release(s.waitSynced(ctx, Groups, next, false))
+				s.waitShards(ctx, d, pendingNames(gw.pending))
+				s.recent.drop(next)
+			}
 			recordWrite(ctx, Groups, next, false)
 			w.Delete(ctx, d.Namespace, gw.replaced)
 			s.event(next, "Updated", "Updated through SCIM")
@@ -263,7 +275,25 @@ func (s *Store) planGroupWrite(ctx context.Context, d Dir, cur *identityv1alpha1
 		return nil, nil
 	}
 	s.stamp(next)
+	gw.addsOnly = addsOnly(edits) && equalAttributes(cur, next)
 	return gw, nil
+}
+
+func addsOnly(edits []memberEdit) bool {
+	for _, e := range edits {
+		if e.replace || len(e.remove) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// equalAttributes reports whether two versions of a group differ in nothing
+// but their members.
+func equalAttributes(a, b *identityv1alpha1.ScimGroup) bool {
+	x, y := a.Spec, b.Spec
+	x.Members, x.Membership, y.Members, y.Membership = nil, nil, nil, nil
+	return equality.Semantic.DeepEqual(x, y)
 }
 
 // equalMembers reports whether a sharded group already has exactly list.

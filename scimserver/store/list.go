@@ -39,6 +39,7 @@ type Page struct {
 // narrows the candidates by index before the full filter runs, so its cost
 // does not grow with the directory.
 func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error) {
+	s.settle(ctx, d)
 	if q.Filter == nil && q.SortBy == nil && s.ordered {
 		return s.orderedPage(ctx, d, k, q)
 	}

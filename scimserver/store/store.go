@@ -66,6 +66,8 @@ type Store struct {
 	locks objectLocks
 	names names
 	guard deletionGuard
+	// recent holds group writes answered before the cache showed them.
+	recent recentGroups
 	// order holds each directory's sorted ids once the informers feed it
 	// (EnableOrder); until then unfiltered pages read the whole cache.
 	order   order
@@ -99,6 +101,7 @@ func (s *Store) now() time.Time {
 
 // Get returns the resource with the given id.
 func (s *Store) Get(ctx context.Context, d Dir, k *Kind, id string) (map[string]any, error) {
+	s.settle(ctx, d)
 	obj, err := s.get(ctx, s.Client, d, k, id)
 	if err != nil {
 		return nil, err
@@ -239,6 +242,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 		return nil, &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "the request was cancelled while waiting for concurrent updates; retry", RetryAfter: 1}
 	}
 	defer unlock()
+	s.settle(ctx, d) // the answer renders the user's groups
 	var reader client.Reader = s.Client
 	admitted := false // the deletion guard counts a deactivation once, not per retry
 	for attempt := 0; ; attempt++ {
@@ -319,6 +323,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 // its resourceVersion is still the one whose version (generation) was
 // checked; a conflict caused by a status write is retried.
 func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) error {
+	s.settle(ctx, d) // If-Match is checked against the cached version
 	var reader client.Reader = s.Client
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, reader, d, k, id)

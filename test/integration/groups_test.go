@@ -268,3 +268,39 @@ func TestANewGroupHoldsAtMostMaxInlineMembers(t *testing.T) {
 		t.Fatalf("small's members %+v", got)
 	}
 }
+
+// Member adds are answered before the operator's cache shows them (the next
+// write of the group starts from what this replica wrote); every read must
+// still see each add at once.
+func TestEveryReadSeesTheMemberAddsBeforeIt(t *testing.T) {
+	c := newDirectory(t)
+	g := c.createGroup("chain")
+	const n = 12
+	for i := range n {
+		u := c.createUser(fmt.Sprintf("chain%02d@example.com", i), nil)
+		c.do("PATCH", "/Groups/"+g, patchOps(op("add", "members", []any{map[string]any{"value": u}}))).expect(t, 204)
+		if got := groupsOf(t, c.do("GET", "/Users/"+u, nil).expect(t, 200)); got[g] != "direct" {
+			t.Fatalf("add %d: the user's groups %v miss the group", i, got)
+		}
+		members, _ := c.do("GET", "/Groups/"+g, nil).expect(t, 200).Body["members"].([]any)
+		if len(members) != i+1 {
+			t.Fatalf("add %d: GET shows %d members", i, len(members))
+		}
+	}
+	// Adds in a row with no read between them, then a filter over the
+	// computed attribute.
+	var last string
+	for i := range n {
+		last = c.createUser(fmt.Sprintf("burst%02d@example.com", i), nil)
+		c.do("PATCH", "/Groups/"+g, patchOps(op("add", "members", []any{map[string]any{"value": last}}))).expect(t, 204)
+	}
+	r := c.do("GET", "/Users?filter="+url.QueryEscape(`groups.value eq "`+g+`"`), nil).expect(t, 200)
+	if r.Body["totalResults"] != float64(2*n) {
+		t.Fatalf("members of the group by filter: %s", r.Raw)
+	}
+	// A removal right after the adds is applied to the latest members.
+	c.do("PATCH", "/Groups/"+g, patchOps(op("remove", `members[value eq "`+last+`"]`, nil))).expect(t, 204)
+	if got := len(c.group(g).Spec.Members); got != 2*n-1 {
+		t.Fatalf("%d members stored after the removal, want %d", got, 2*n-1)
+	}
+}
