@@ -110,12 +110,16 @@ type syncResults struct {
 	users, groups, largest, requested int
 	members, edges, patches           int
 	usersWall, groupsWall, nestedWall time.Duration
-	groupsWallProfile                 wallProfile        // -wallprofile
-	conflicts                         map[string]float64 // SCIM writes re-applied, by resource type
-	raw                               workResult         // users + groups
-	rawUsersWall, rawGroupsWall       time.Duration
-	requests                          atomic.Int64
-	retries, notFound                 atomic.Int64 // requests retried; of them after 404
+	groupsWallProfile                 wallProfile // -wallprofile
+	// chain holds the PATCH latencies of the first largest group, in order:
+	// an IdP sends one group's changes one after another, so this chain is
+	// the groups phase's critical path.
+	chain                       []time.Duration
+	conflicts                   map[string]float64 // SCIM writes re-applied, by resource type
+	raw                         workResult         // users + groups
+	rawUsersWall, rawGroupsWall time.Duration
+	requests                    atomic.Int64
+	retries, notFound           atomic.Int64 // requests retried; of them after 404
 	// convergence, from the last response
 	bindingsAt, accountsAt, idleAt, converged time.Duration
 	convergeTimedOut                          bool
@@ -132,6 +136,26 @@ type namedLatencies struct {
 	name   string
 	target time.Duration
 	lat    latencies
+}
+
+// chainSummary describes the largest group's PATCH chain: how many, their
+// total and mean, and the mean of its first and last tenth (the first run
+// while every client fills a large group, the last mostly alone).
+func (s *syncResults) chainSummary() string {
+	n := len(s.chain)
+	if n == 0 {
+		return ""
+	}
+	mean := func(ds []time.Duration) time.Duration {
+		var sum time.Duration
+		for _, d := range ds {
+			sum += d
+		}
+		return sum / time.Duration(max(len(ds), 1))
+	}
+	tenth := max(n/10, 1)
+	return fmt.Sprintf("%d, %v / %v, %v / %v", n, round(mean(s.chain)*time.Duration(n)), round(mean(s.chain)),
+		round(mean(s.chain[:tenth])), round(mean(s.chain[n-tenth:])))
 }
 
 func (s *syncResults) wall() time.Duration { return s.usersWall + s.groupsWall + s.nestedWall }
@@ -329,6 +353,9 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 		return fmt.Errorf("(g) sync groups: %d errors, first: %v", wr.errors, wr.firstErr)
 	}
 	r.groupsWall = wr.wall
+	if c := r.chainSummary(); c != "" {
+		progress("(g) largest group's PATCH chain (count, total / mean, first / last tenth's mean): %s", c)
+	}
 	if stopWall != nil {
 		r.groupsWallProfile = stopWall()
 	}
@@ -477,11 +504,15 @@ func (b *bench) syncGroup(ctx context.Context, d *scimDir, p *syncPlan, k int, r
 		chunk := rest[:min(batch, len(rest))]
 		rest = rest[len(chunk):]
 		n++
+		start := time.Now()
 		if err := b.withRetries(ctx, r, func() error {
 			r.requests.Add(1)
 			return b.scimPatch(ctx, d, "/Groups/"+g.id, map[string]any{"op": op, "path": "members", "value": refs(chunk)})
 		}); err != nil {
 			return n, err
+		}
+		if k == 0 {
+			r.chain = append(r.chain, time.Since(start)) // only group 0's worker appends
 		}
 	}
 	return n, nil
@@ -817,6 +848,9 @@ func (r *syncResults) printRows(o options, row func(...string)) {
 	row(fmt.Sprintf("(g) initial sync, %d users + %d groups, %d clients: total time", r.users, r.groups, o.workers),
 		round(sync).String(), round(raw).String()+" (CR creates)", ratio(sync.Seconds(), raw.Seconds()),
 		fmt.Sprintf("≤ %.1f", targetSyncRatio), verdict(raw > 0 && sync.Seconds()/raw.Seconds() <= targetSyncRatio))
+	if c := r.chainSummary(); c != "" {
+		row("    largest group's PATCHes, one after another: count, total / mean, first / last tenth's mean", c, "", "", "", "info")
+	}
 	row("    users (lookup + POST) / groups (lookup + POST + PATCHes) / nesting",
 		round(r.usersWall).String()+" / "+round(r.groupsWall).String()+" / "+round(r.nestedWall).String(),
 		round(r.rawUsersWall).String()+" / "+round(r.rawGroupsWall).String()+" / –", "", "", "info")
