@@ -19,9 +19,11 @@ import (
 //   - the next write of the same group starts from the object written here
 //     when the cache is behind it (writeGroup);
 //   - every read that could see the group or the membership index — a GET,
-//     a list or filter, a user's groups, a delete's precondition — first
-//     waits until the cache shows all of the directory's recent groups
-//     (settle), which is what the write used to wait for.
+//     a list or filter, the user a user write answers with (its groups), a
+//     group delete's precondition — first waits until the cache shows all
+//     of the directory's recent groups (settle), which is what the write
+//     used to wait for. A user write settles after its own write, so a
+//     deactivation never waits for a group fill.
 //
 // Writes that remove members keep waiting before they answer, so the
 // authorization webhook, which reads the same cache, already denies what a

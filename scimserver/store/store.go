@@ -242,7 +242,6 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 		return nil, &scimerr.Error{Status: http.StatusServiceUnavailable, Detail: "the request was cancelled while waiting for concurrent updates; retry", RetryAfter: 1}
 	}
 	defer unlock()
-	s.settle(ctx, d) // the answer renders the user's groups
 	var reader client.Reader = s.Client
 	admitted := false // the deletion guard counts a deactivation once, not per retry
 	for attempt := 0; ; attempt++ {
@@ -266,6 +265,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 			return nil, err
 		}
 		if equalSpec(k, cur, next) {
+			s.settle(ctx, d) // the answer renders the user's groups
 			return s.render(ctx, d, k, cur)
 		}
 		s.stamp(next)
@@ -294,6 +294,9 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 			} else {
 				s.event(next, "Updated", "Updated through SCIM")
 			}
+			// After the write, not before it: a deactivation must not wait
+			// for a group write of the directory to reach the cache.
+			s.settle(ctx, d)
 			return s.render(ctx, d, k, next)
 		}
 		release(definiteFailure(err))
@@ -323,7 +326,9 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 // its resourceVersion is still the one whose version (generation) was
 // checked; a conflict caused by a status write is retried.
 func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) error {
-	s.settle(ctx, d) // If-Match is checked against the cached version
+	if k == Groups {
+		s.settle(ctx, d) // If-Match is checked against the cached version
+	}
 	var reader client.Reader = s.Client
 	for attempt := 0; ; attempt++ {
 		cur, err := s.get(ctx, reader, d, k, id)
