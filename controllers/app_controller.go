@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -65,13 +66,19 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	for i := range accounts.Items {
 		existing[accounts.Items[i].Spec.User] = &accounts.Items[i]
 	}
+	// Missing accounts are written a few at a time: one after another, the
+	// 3,725 accounts of a group filled during an initial sync took minutes
+	// against a busy API server and finished after the sync itself.
+	writes, wctx := errgroup.WithContext(ctx)
+	writes.SetLimit(accountWrites)
 	for _, u := range users {
 		if a := existing[u.Name]; a != nil && accountUpToDate(a, &app, u) {
 			continue // most of a large app's accounts, on most reconciles
 		}
-		if err := r.ensureAccount(ctx, &app, u); err != nil {
-			return ctrl.Result{}, err
-		}
+		writes.Go(func() error { return r.ensureAccount(wctx, &app, u) })
+	}
+	if err := writes.Wait(); err != nil {
+		return ctrl.Result{}, err
 	}
 	for i := range accounts.Items {
 		a := &accounts.Items[i]
@@ -150,6 +157,11 @@ func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.Scim
 }
 
 // ensureAccount creates or updates a user's AppAccount.
+// accountWrites is how many account writes one app reconcile has in flight.
+const accountWrites = 8
+
+// ensureAccount creates or corrects u's account; it only reads app, so
+// several run at once.
 func (r *AppReconciler) ensureAccount(ctx context.Context, app *identityv1alpha1.ScimApp, u *identityv1alpha1.ScimUser) error {
 	acct := &identityv1alpha1.AppAccount{ObjectMeta: metav1.ObjectMeta{Name: AccountName(app.Name, u.Name), Namespace: app.Namespace}}
 	_, err := controllerutil.CreateOrPatch(ctx, r.Client, acct, func() error {
