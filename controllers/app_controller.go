@@ -156,7 +156,6 @@ func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.Scim
 	return users, reason, nil
 }
 
-// ensureAccount creates or updates a user's AppAccount.
 // accountWrites is how many account writes one app reconcile has in flight.
 const accountWrites = 8
 

@@ -78,13 +78,11 @@ func (r *recentGroups) drop(g *identityv1alpha1.ScimGroup) {
 	}
 }
 
-// olderThan reports whether a (nil: absent) is older than b by resource
-// version. etcd resource versions increase monotonically; comparing them is
-// what waitSynced relies on too.
+// olderThan reports whether a is older than b by resource version. The API
+// server calls resource versions opaque, but etcd's increase monotonically,
+// and comparing them is what makes waiting for "this write or a later one"
+// possible.
 func olderThan(a, b client.Object) bool {
-	if a == nil {
-		return true
-	}
 	av, _ := strconv.ParseUint(a.GetResourceVersion(), 10, 64)
 	bv, _ := strconv.ParseUint(b.GetResourceVersion(), 10, 64)
 	return av < bv
@@ -92,7 +90,8 @@ func olderThan(a, b client.Object) bool {
 
 // settle waits until the cache and the membership index show every group of
 // directory d that this replica wrote without waiting (bounded by
-// SyncTimeout each, as the writes themselves were before).
+// SyncTimeout each, as the writes themselves were before). A group deleted
+// by other means than SCIM before any read settled it costs one such wait.
 func (s *Store) settle(ctx context.Context, d Dir) {
 	for _, g := range s.recent.inNamespace(d.Namespace) {
 		s.waitSynced(ctx, Groups, g, false)

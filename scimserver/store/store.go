@@ -430,7 +430,6 @@ func preconditionFailed(obj client.Object) error {
 // delete, no longer holds obj), and reports whether it does. It gives up
 // quietly after SyncTimeout: the write itself has succeeded.
 func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, deleted bool) bool {
-	want, _ := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
 	timeout := s.SyncTimeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
@@ -450,11 +449,7 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 			// A finalizer may hold the object: being deleted is enough.
 			return cached.GetDeletionTimestamp() != nil, nil
 		}
-		// etcd resource versions increase monotonically; the API server
-		// treats them as opaque, but comparing them is what makes waiting
-		// for "this write or a later one" possible.
-		have, _ := strconv.ParseUint(cached.GetResourceVersion(), 10, 64)
-		if have < want && cached.GetResourceVersion() != obj.GetResourceVersion() {
+		if olderThan(cached, obj) {
 			return false, nil
 		}
 		// A user's groups are read from the membership index, which follows
