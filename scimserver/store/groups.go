@@ -102,9 +102,9 @@ type groupWrite struct {
 	next     *identityv1alpha1.ScimGroup
 	pending  *membership.Pending
 	replaced []string
-	// addsOnly: the write adds members and changes nothing else, so it may
-	// be answered before the cache shows it (see recentGroups).
-	addsOnly bool
+	// early: the write only adds members (no other attribute, no new
+	// shards), so it is answered before the cache shows it (recentGroups).
+	early bool
 }
 
 func (s *Store) shardWriter() *membership.Writer {
@@ -161,8 +161,7 @@ func (s *Store) writeGroup(ctx context.Context, d Dir, id, ifMatch string, chang
 		}
 		next := gw.next
 		release := func(bool) {}
-		renamed := fold(cur.Spec.DisplayName) != fold(next.Spec.DisplayName)
-		if newName := next.Spec.DisplayName; renamed {
+		if newName := next.Spec.DisplayName; fold(cur.Spec.DisplayName) != fold(newName) {
 			if release, err = s.reserve(ctx, d, Groups, newName, id); err != nil {
 				w.Delete(ctx, d.Namespace, pendingNames(gw.pending))
 				return nil, err
@@ -175,7 +174,7 @@ func (s *Store) writeGroup(ctx context.Context, d Dir, id, ifMatch string, chang
 		}
 		if err == nil {
 			s.recent.put(next)
-			if !gw.addsOnly || gw.pending != nil || renamed {
+			if !gw.early {
 				release(s.waitSynced(ctx, Groups, next, false))
 				s.waitShards(ctx, d, pendingNames(gw.pending))
 				s.recent.drop(next)
@@ -275,7 +274,7 @@ func (s *Store) planGroupWrite(ctx context.Context, d Dir, cur *identityv1alpha1
 		return nil, nil
 	}
 	s.stamp(next)
-	gw.addsOnly = addsOnly(edits) && equalAttributes(cur, next)
+	gw.early = addsOnly(edits) && equalAttributes(cur, next) && gw.pending == nil
 	return gw, nil
 }
 

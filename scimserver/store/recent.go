@@ -12,7 +12,7 @@ import (
 
 // recentGroups holds the groups this replica wrote and answered before its
 // cache showed them. Only writes that add members qualify (see
-// groupWrite.addsOnly): an identity provider filling a 100,000-member group
+// groupWrite.early): an identity provider filling a 100,000-member group
 // sends 1,000 PATCHes in a row, and waiting for the watch after each one was
 // a fifth of every request on that chain. Read-your-writes still holds:
 //
