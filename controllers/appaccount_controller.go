@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/scim-operator/scim-operator/internal/clip"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,7 +64,7 @@ func (r *AppAccountReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	now := metav1.Now()
 	if err != nil {
-		acct.Status.State, acct.Status.LastError = identityv1alpha1.AccountFailed, truncate(err.Error(), 512)
+		acct.Status.State, acct.Status.LastError = identityv1alpha1.AccountFailed, clip.String(err.Error(), 512)
 		if base.Status.State != identityv1alpha1.AccountFailed {
 			r.Recorder.Eventf(&acct, nil, corev1.EventTypeWarning, "SyncFailed", "Sync", "Could not sync the account to app %s: %s", app.Name, acct.Status.LastError)
 		}
@@ -149,13 +151,6 @@ func provisionerKind(app *identityv1alpha1.ScimApp) string {
 		return "scim"
 	}
 	return "serviceAccount"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // SetupWithManager registers the controller.

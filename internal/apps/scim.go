@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scim-operator/scim-operator/internal/clip"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -391,11 +393,7 @@ func (c *scimConn) do(ctx context.Context, method, rel string, in, out any) erro
 	return nil
 }
 
-// truncateDetail makes s one line of at most scimMaxDetail characters.
+// truncateDetail makes s one line of at most scimMaxDetail bytes.
 func truncateDetail(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > scimMaxDetail {
-		return string(r[:scimMaxDetail]) + "…"
-	}
-	return s
+	return clip.String(strings.Join(strings.Fields(s), " "), scimMaxDetail)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/scim-operator/scim-operator/internal/clip"
+
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
@@ -28,7 +30,7 @@ func ToSCIM(err error) *scimerr.Error {
 		return se
 	}
 	if se, ok := err.(*SyntaxError); ok {
-		return scimerr.BadRequest(scimerr.InvalidFilter, "invalid filter %q: %s", clip(se.Input, 200), se)
+		return scimerr.BadRequest(scimerr.InvalidFilter, "invalid filter %q: %s", clip.String(se.Input, 200), se)
 	}
 	return scimerr.BadRequest(scimerr.InvalidFilter, "invalid filter: %s", err)
 }
@@ -182,7 +184,7 @@ func (p *parser) found(pos int) string {
 		if i := strings.IndexByte(rest[1:], '"'); i >= 0 {
 			rest = rest[:i+2]
 		}
-		return "the string " + clip(rest, 32)
+		return "the string " + clip.String(rest, 32)
 	case isDelim(rest[0]):
 		return strconv.Quote(rest[:1])
 	}
@@ -190,18 +192,7 @@ func (p *parser) found(pos int) string {
 	for n < len(rest) && !isDelim(rest[n]) {
 		n++
 	}
-	return strconv.Quote(clip(rest[:n], 32))
-}
-
-// clip shortens s to about n bytes for messages.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return strconv.Quote(clip.String(rest[:n], 32))
 }
 
 // Grammar (RFC 7644 §3.4.2.2, "and" binding tighter than "or"):
@@ -378,15 +369,15 @@ func (p *parser) attrPath(w string, pos int) (AttrPath, error) {
 		}
 		a.URN, rest, pos = w[:i], w[i+1:], pos+i+1
 		if rest == "" {
-			return a, p.errf(pos, "expected an attribute name after %q, found %s", clip(w, 80), p.found(pos))
+			return a, p.errf(pos, "expected an attribute name after %q, found %s", clip.String(w, 80), p.found(pos))
 		}
 	}
 	name, sub, dot := strings.Cut(rest, ".")
 	if !isAttrName(name) {
-		return a, p.errf(pos, "expected an attribute name, found %q", clip(rest, 32))
+		return a, p.errf(pos, "expected an attribute name, found %q", clip.String(rest, 32))
 	}
 	if dot && !isAttrName(sub) {
-		return a, p.errf(pos+len(name)+1, "expected a sub-attribute name after %q, found %q", name, clip(sub, 32))
+		return a, p.errf(pos+len(name)+1, "expected a sub-attribute name after %q, found %q", name, clip.String(sub, 32))
 	}
 	a.Name, a.Sub = name, sub
 	return a, nil
@@ -435,7 +426,7 @@ func isOperator(w string) bool {
 func (p *parser) comparison(attr AttrPath, label string) (Expr, error) {
 	w, pos := p.word()
 	if !isOperator(w) {
-		return nil, p.errf(pos, "expected a comparison operator after %q, found %s", clip(label, 80), p.found(pos))
+		return nil, p.errf(pos, "expected a comparison operator after %q, found %s", clip.String(label, 80), p.found(pos))
 	}
 	op := Operator(strings.ToLower(w))
 	if op == OpPr {
@@ -492,7 +483,7 @@ func (p *parser) str() (string, error) {
 	}
 	var s string
 	if err := json.Unmarshal([]byte(p.s[start:i+1]), &s); err != nil {
-		return "", p.errf(start, "invalid JSON string %s: %v", clip(p.s[start:i+1], 32), err)
+		return "", p.errf(start, "invalid JSON string %s: %v", clip.String(p.s[start:i+1], 32), err)
 	}
 	p.pos = i + 1
 	return s, nil

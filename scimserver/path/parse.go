@@ -1,8 +1,7 @@
 package path
 
 import (
-	"unicode/utf8"
-
+	"github.com/scim-operator/scim-operator/internal/clip"
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
@@ -13,7 +12,7 @@ import (
 func Parse(s string) (Path, error) {
 	attr, f, sub, err := filter.ParseValuePath(s)
 	if err != nil {
-		return Path{}, scimerr.BadRequest(scimerr.InvalidPath, "invalid path %q: %s", clip(s), err)
+		return Path{}, scimerr.BadRequest(scimerr.InvalidPath, "invalid path %q: %s", clip.String(s, 200), err)
 	}
 	return Path{Attr: attr, ValueFilter: f, SubAttr: sub}, nil
 }
@@ -28,15 +27,4 @@ func (p Path) String() string {
 		s += "." + p.SubAttr
 	}
 	return s
-}
-
-func clip(s string) string {
-	n := 200
-	if len(s) <= n {
-		return s
-	}
-	for !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
