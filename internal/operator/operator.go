@@ -143,7 +143,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			// managedFields and last-applied annotations are never read and
 			// cost memory and copy time on every cached object (every kind:
 			// ByObject entries inherit the default transform).
-			DefaultTransform: stripUnused(),
+			DefaultTransform: cacheTransform(),
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Secret{}:             {Label: tokenSecrets},
 				&rbacv1.RoleBinding{}:        {Label: managedBindings},
