@@ -172,24 +172,54 @@ type AccountSuspender struct {
 }
 
 // Suspend implements AppAccounts.
+//
+// An account still marked active is marked inactive here rather than left to
+// the app controller: that one recomputes the whole app (every entitled
+// user of a group of thousands) for each change, and at 100,000 users the
+// revocation waited for it. Both write the same spec (accountSpec), so the
+// app controller finds the account up to date; if the user was re-activated
+// in the meantime, the account change wakes the app controller (it owns the
+// accounts), which marks it active again.
 func (s *AccountSuspender) Suspend(ctx context.Context, user *identityv1alpha1.ScimUser) (bool, error) {
 	var accounts identityv1alpha1.AppAccountList
 	if err := s.Client.List(ctx, &accounts, client.MatchingFields{index.AccountUser: user.Name}); err != nil {
 		return false, err
 	}
-	for _, a := range accounts.Items {
+	done := true
+	for i := range accounts.Items {
+		a := &accounts.Items[i]
 		switch {
 		case !a.DeletionTimestamp.IsZero():
-			return false, nil // being removed from its app
+			done = false // being removed from its app
 		case a.Spec.Active:
-			return false, nil // the app controller has not caught up yet
+			done = false
+			if err := s.markInactive(ctx, a, user); err != nil {
+				return false, err
+			}
 		case a.Status.State == identityv1alpha1.AccountSuspended && a.Status.ObservedGeneration == a.Generation:
 		case a.Status.State == identityv1alpha1.AccountFailed:
 		default:
-			return false, nil
+			done = false
 		}
 	}
-	return true, nil
+	return done, nil
+}
+
+// markInactive writes the spec the app controller would write for an
+// inactive or deleted user. A conflict or a vanished account is left to the
+// next poll of the revocation, which reads the account again.
+func (s *AccountSuspender) markInactive(ctx context.Context, a *identityv1alpha1.AppAccount, user *identityv1alpha1.ScimUser) error {
+	spec := accountSpec(a.Spec.App, user)
+	if spec.Active || a.Spec.User != user.Name {
+		return nil // not a revocation after all: the app controller decides
+	}
+	patch := client.MergeFromWithOptions(a.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	a.Spec = spec
+	err := s.Client.Patch(ctx, a, patch)
+	if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // Restore implements AppAccounts: the app controller re-activates accounts
