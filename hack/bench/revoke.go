@@ -480,8 +480,9 @@ func (b *bench) timeDeactivations(ctx context.Context, t deactTarget, runs int, 
 		b.waitIdle(ctx)
 		if (run+1)%10 == 0 || run+1 == runs {
 			d, r := newLatencies(append([]time.Duration(nil), denied...)), newLatencies(append([]time.Duration(nil), revoked...))
-			progress("%s %d/%d runs: first refusal p50 %s p99 %s; sessionsRevokedAt p50 %s p99 %s",
-				t.label, run+1, runs, ms(d.p(50)), ms(d.p(99)), ms(r.p(50)), ms(r.p(99)))
+			rb, after := newLatencies(append([]time.Duration(nil), toRB...)), newLatencies(append([]time.Duration(nil), rbToRevoked...))
+			progress("%s %d/%d runs: first refusal p50 %s p99 %s; sessionsRevokedAt p50 %s p99 %s (RoleBinding without the user p50 %s p99 %s, then p50 %s p99 %s)",
+				t.label, run+1, runs, ms(d.p(50)), ms(d.p(99)), ms(r.p(50)), ms(r.p(99)), ms(rb.p(50)), ms(rb.p(99)), ms(after.p(50)), ms(after.p(99)))
 		}
 	}
 	rr.deniedAfter, rr.revokedAfter, rr.userPatch = newLatencies(denied), newLatencies(revoked), newLatencies(patches)
