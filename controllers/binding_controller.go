@@ -260,12 +260,7 @@ func (r *BindingReconciler) reconcileSubjects(ctx context.Context, s *bindingSco
 			s.subjects = append(s.subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: s.dir.Spec.Kubernetes.GroupPrefix + g.Spec.DisplayName})
 		}
 	}
-	slices.SortFunc(s.subjects, func(a, b rbacv1.Subject) int {
-		if a.Kind != b.Kind {
-			return compare(a.Kind, b.Kind)
-		}
-		return compare(a.Name, b.Name)
-	})
+	slices.SortFunc(s.subjects, compareSubjects)
 	return nil
 }
 

@@ -56,6 +56,21 @@ func shardSubjects(subjects []rbacv1.Subject) [][]rbacv1.Subject {
 	}
 }
 
+// compareSubjects is the order of a binding's subjects: by kind, then name.
+func compareSubjects(a, b rbacv1.Subject) int {
+	if a.Kind != b.Kind {
+		return compare(a.Kind, b.Kind)
+	}
+	return compare(a.Name, b.Name)
+}
+
+// namesUser reports whether subjects, in compareSubjects order, hold the
+// User name.
+func namesUser(subjects []rbacv1.Subject, name string) bool {
+	_, found := slices.BinarySearchFunc(subjects, rbacv1.Subject{Kind: rbacv1.UserKind, Name: name}, compareSubjects)
+	return found
+}
+
 // upToDate reports whether a cached RBAC object already is what apply would
 // write: same subjects in the same order, same role, our labels and, for a
 // RoleBinding, the binding as its controller.

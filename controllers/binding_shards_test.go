@@ -113,3 +113,25 @@ func TestThrottleRunsFirstAtOnceThenSpacesOut(t *testing.T) {
 		t.Errorf("wait after forget = %v, want 0", d)
 	}
 }
+
+func TestNamesUserFindsTheUserInEveryShardThatHoldsIt(t *testing.T) {
+	subjects := subjectsNamed(20000, -1)
+	subjects = append(subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "oidc:user000007@example.com"})
+	slices.SortFunc(subjects, compareSubjects)
+	found := 0
+	for _, shard := range shardSubjects(subjects) {
+		if namesUser(shard, "oidc:user000007@example.com") {
+			found++
+		}
+		if namesUser(shard, "oidc:nobody@example.com") {
+			t.Errorf("a shard names a user it does not hold")
+		}
+	}
+	// The Group subject of the same name is not the user.
+	if found != 1 {
+		t.Errorf("the user was found in %d shards, want 1", found)
+	}
+	if namesUser([]rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "oidc:x"}}, "oidc:x") {
+		t.Errorf("a Group subject was taken for the User of the same name")
+	}
+}

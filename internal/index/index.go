@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,10 +31,6 @@ const (
 	GroupDisplayName = "scim.displayName"
 	// GroupExternalID indexes ScimGroups by externalId (case-exact).
 	GroupExternalID = "scim.group.externalId"
-	// RBACSubject indexes the RoleBindings and ClusterRoleBindings the
-	// operator manages by "<kind>/<name>" of each subject, so revocation can
-	// check that no managed binding still names a user.
-	RBACSubject = "scim.rbac.subject"
 	// AccountUser indexes AppAccounts by the SCIM id of their user.
 	AccountUser = "scim.account.user"
 	// AppDirectory indexes ScimApps by spec.directory.
@@ -107,10 +102,6 @@ func Setup(ctx context.Context, informers cache.Informers) error {
 		{&identityv1alpha1.ScimRoleBinding{}, BindingSubject, acrossNamespaces, bindingSubjects},
 		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingDirectory, acrossNamespaces, bindingDirectory},
 		{&identityv1alpha1.ScimClusterRoleBinding{}, BindingSubject, acrossNamespaces, bindingSubjects},
-		// A directory's RoleBindings are in the namespaces of its bindings,
-		// so revocation asks across namespaces.
-		{&rbacv1.RoleBinding{}, RBACSubject, acrossNamespaces, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.RoleBinding).Subjects) }},
-		{&rbacv1.ClusterRoleBinding{}, RBACSubject, acrossNamespaces, func(o client.Object) []string { return subjectKeys(o.(*rbacv1.ClusterRoleBinding).Subjects) }},
 		{&identityv1alpha1.AppAccount{}, AccountUser, acrossNamespaces, func(o client.Object) []string { return []string{o.(*identityv1alpha1.AppAccount).Spec.User} }},
 		{&identityv1alpha1.ScimApp{}, AppDirectory, acrossNamespaces, func(o client.Object) []string { return []string{o.(*identityv1alpha1.ScimApp).Spec.Directory} }},
 	}
@@ -151,17 +142,6 @@ func indexFunc(sc scope, fn client.IndexerFunc) toolscache.IndexFunc {
 		}
 		return keys, nil
 	}
-}
-
-// SubjectKey is the RBACSubject index key of a subject.
-func SubjectKey(kind, name string) string { return kind + "/" + name }
-
-func subjectKeys(subjects []rbacv1.Subject) []string {
-	out := make([]string, len(subjects))
-	for i, s := range subjects {
-		out[i] = SubjectKey(s.Kind, s.Name)
-	}
-	return out
 }
 
 func nonEmpty(s string) []string {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -44,12 +43,11 @@ func TestIndexScopes(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "u1", Namespace: ns},
 		Spec:       identityv1alpha1.ScimUserSpec{UserName: "Ann@Example.com", ExternalID: "ext-ann"},
 	}
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "rb", Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:ann"}},
+	acct := &identityv1alpha1.AppAccount{
+		ObjectMeta: metav1.ObjectMeta{Name: "wiki-u1", Namespace: ns},
+		Spec:       identityv1alpha1.AppAccountSpec{App: "wiki", User: "u1", UserName: "Ann@Example.com"},
 	}
-	for _, o := range []client.Object{user, rb} {
+	for _, o := range []client.Object{user, acct} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +61,7 @@ func TestIndexScopes(t *testing.T) {
 		return apimeta.LenList(list)
 	}
 	eventuallyWithin(t, 30*time.Second, "the cache holds the objects", func() bool {
-		return count(&identityv1alpha1.ScimUserList{}, client.InNamespace(ns)) == 1 && count(&rbacv1.RoleBindingList{}, client.InNamespace(ns)) == 1
+		return count(&identityv1alpha1.ScimUserList{}, client.InNamespace(ns)) == 1 && count(&identityv1alpha1.AppAccountList{}, client.InNamespace(ns)) == 1
 	})
 	cases := []struct {
 		name string
@@ -74,8 +72,8 @@ func TestIndexScopes(t *testing.T) {
 		{"userName in the namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace(ns), client.MatchingFields{index.UserName: index.Fold("ANN@example.com")}}, 1},
 		{"externalId in the namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace(ns), client.MatchingFields{index.UserExternalID: "ext-ann"}}, 1},
 		{"userName in another namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace("other"), client.MatchingFields{index.UserName: index.Fold("ann@example.com")}}, 0},
-		{"a RoleBinding subject across namespaces", &rbacv1.RoleBindingList{}, []client.ListOption{client.MatchingFields{index.RBACSubject: index.SubjectKey(rbacv1.UserKind, "oidc:ann")}}, 1},
-		{"another subject across namespaces", &rbacv1.RoleBindingList{}, []client.ListOption{client.MatchingFields{index.RBACSubject: index.SubjectKey(rbacv1.UserKind, "oidc:bob")}}, 0},
+		{"an account's user across namespaces", &identityv1alpha1.AppAccountList{}, []client.ListOption{client.MatchingFields{index.AccountUser: "u1"}}, 1},
+		{"another user across namespaces", &identityv1alpha1.AppAccountList{}, []client.ListOption{client.MatchingFields{index.AccountUser: "u2"}}, 0},
 	}
 	for _, tc := range cases {
 		if got := count(tc.list, tc.opts...); got != tc.want {
