@@ -2,7 +2,10 @@ package controllers
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,6 +33,8 @@ import (
 type AppAccounts interface {
 	// Suspend cuts the user's access to every app. It reports done=false
 	// while some account is still being suspended (it is then called again).
+	// It should start the work and return rather than wait for it: the
+	// RBAC objects are rewritten while it proceeds.
 	Suspend(ctx context.Context, user *identityv1alpha1.ScimUser) (done bool, err error)
 	// Restore gives a reactivated user their app access back.
 	Restore(ctx context.Context, user *identityv1alpha1.ScimUser) error
@@ -151,16 +156,22 @@ func (r *UserReconciler) reconcileRevocation(ctx context.Context, s *userScope) 
 	if s.dir != nil {
 		name = KubernetesUsername(s.dir, s.user)
 	}
-	if named, err := r.revokeFromBindings(ctx, s.user.Labels[identityv1alpha1.DirectoryLabel], name); err != nil || named {
-		s.pending = named
-		return err
-	}
+	// The apps first: Suspend only marks the accounts inactive and returns,
+	// and the account controller suspends them while the RBAC objects are
+	// rewritten below (hundreds of milliseconds for a large binding's).
+	// One after the other, the two waits added up.
+	suspended := true
 	if r.Apps != nil {
 		done, err := r.Apps.Suspend(ctx, s.user)
-		if err != nil || !done {
-			s.pending = !done
+		if err != nil {
 			return err
 		}
+		suspended = done
+	}
+	named, err := r.revokeFromBindings(ctx, s.user.Labels[identityv1alpha1.DirectoryLabel], name)
+	if err != nil || named || !suspended {
+		s.pending = named || !suspended
+		return err
 	}
 	st.SessionsRevokedAt = &metav1.Time{Time: r.now()}
 	r.recordRevoked(s)
@@ -211,19 +222,32 @@ func (r *UserReconciler) revokeFromBindings(ctx context.Context, directory, name
 			objs = append(objs, crbs.Items[i].DeepCopy())
 		}
 	}
-	named := false
+	// A user in several bindings is in one object of each: the writes are
+	// independent, and each can take hundreds of milliseconds.
+	var named atomic.Bool
+	drops, dctx := errgroup.WithContext(ctx)
+	drops.SetLimit(revocationWrites)
 	for _, o := range objs {
-		err := dropUserSubject(ctx, r.Client, o, name)
-		switch {
-		case apierrors.IsConflict(err):
-			named = true
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return true, err
-		}
+		drops.Go(func() error {
+			err := dropUserSubject(dctx, r.Client, o, name)
+			switch {
+			case apierrors.IsConflict(err):
+				named.Store(true)
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				return err
+			}
+			return nil
+		})
 	}
-	return named, nil
+	if err := drops.Wait(); err != nil {
+		return true, err
+	}
+	return named.Load(), nil
 }
+
+// revocationWrites is how many RBAC objects one revocation rewrites at once.
+const revocationWrites = 8
 
 // reconcileRestore gives a reactivated user their access back. Bindings
 // follow by themselves; app accounts are restored here.
