@@ -101,12 +101,13 @@ func upToDate(obj client.Object, subjects []rbacv1.Subject, ref identityv1alpha1
 	})
 }
 
-// dropUserSubject removes the User subject name from a cached RoleBinding or
-// ClusterRoleBinding. The write carries the cached resource version: a
-// binding the controller has just rewritten conflicts instead of being
-// overwritten with an older subject list.
-func dropUserSubject(ctx context.Context, c client.Client, obj client.Object, name string) error {
-	base := obj.DeepCopyObject().(client.Object)
+// dropUserSubject removes the User subject name from a RoleBinding or
+// ClusterRoleBinding, which may be the cached object itself: it is only read,
+// and the write goes out from a copy. The write carries the object's resource
+// version: a binding the controller has just rewritten conflicts instead of
+// being overwritten with an older subject list.
+func dropUserSubject(ctx context.Context, c client.Client, cached client.Object, name string) error {
+	obj := cached.DeepCopyObject().(client.Object)
 	drop := func(subjects []rbacv1.Subject) []rbacv1.Subject {
 		return slices.DeleteFunc(subjects, func(s rbacv1.Subject) bool {
 			return s.Kind == rbacv1.UserKind && s.Name == name
@@ -120,5 +121,5 @@ func dropUserSubject(ctx context.Context, c client.Client, obj client.Object, na
 	default:
 		return fmt.Errorf("%T is not an RBAC binding", obj)
 	}
-	return c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldManager))
+	return c.Patch(ctx, obj, client.MergeFromWithOptions(cached, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldManager))
 }

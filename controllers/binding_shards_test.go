@@ -79,6 +79,9 @@ func TestDropUserSubject(t *testing.T) {
 	if err := dropUserSubject(ctx, c, fresh, "oidc:ann"); err != nil {
 		t.Fatal(err)
 	}
+	if len(fresh.Subjects) != 3 {
+		t.Errorf("the object passed in (the cached one, in the controller) was changed: %v", fresh.Subjects)
+	}
 	var got rbacv1.RoleBinding
 	if err := c.Get(ctx, client.ObjectKeyFromObject(rb), &got); err != nil {
 		t.Fatal(err)

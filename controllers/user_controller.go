@@ -214,12 +214,12 @@ func (r *UserReconciler) revokeFromBindings(ctx context.Context, directory, name
 	var objs []client.Object
 	for i := range rbs.Items {
 		if namesUser(rbs.Items[i].Subjects, name) {
-			objs = append(objs, rbs.Items[i].DeepCopy())
+			objs = append(objs, &rbs.Items[i]) // cached: dropUserSubject writes a copy
 		}
 	}
 	for i := range crbs.Items {
 		if namesUser(crbs.Items[i].Subjects, name) {
-			objs = append(objs, crbs.Items[i].DeepCopy())
+			objs = append(objs, &crbs.Items[i])
 		}
 	}
 	// A user in several bindings is in one object of each: the writes are
