@@ -2,6 +2,7 @@ package operator
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -80,6 +81,9 @@ func TestCacheTransformSharesRepeatedStringsAndChangesNoValue(t *testing.T) {
 		}
 	}
 	same("the finalizer", a.Finalizers[0], b.Finalizers[0])
+	if reflect.ValueOf(a.Labels).UnsafePointer() != reflect.ValueOf(b.Labels).UnsafePointer() {
+		t.Errorf("objects labelled only with their directory do not share one labels map")
+	}
 	same("the member id", a.Spec.Members[0].Value, b.Spec.Members[0].Value)
 	same("the member type", string(a.Spec.Members[0].Type), string(b.Spec.Members[0].Type))
 }
