@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/scim-operator/scim-operator/internal/clip"
-
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +17,7 @@ import (
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/apps"
+	"github.com/scim-operator/scim-operator/internal/clip"
 	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/internal/metrics"
 )

@@ -12,14 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scim-operator/scim-operator/internal/clip"
-
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
+	"github.com/scim-operator/scim-operator/internal/clip"
 )
 
 const (

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/scim-operator/scim-operator/internal/clip"
-
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
