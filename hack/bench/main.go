@@ -141,6 +141,8 @@ const (
 	phaseDeactivate = "deactivate"
 	phaseAuthz      = "authz"
 	phaseSync       = "sync"
+	phaseSyncReads  = "sync-reads"
+	phaseSyncDeact  = "sync-deactivate"
 	phaseAll        = "all"
 )
 
@@ -190,7 +192,7 @@ func parseFlags() options {
 	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a pprof heap profile of this process (operator + bench client) to this file when (g) measures memory")
 	flag.StringVar(&o.apiprofile, "apiprofile", "", "write a pprof CPU profile of the kube-apiserver during the groups of (g) to this file")
 	flag.IntVar(&o.apiprofileSeconds, "apiprofile-seconds", 30, "length of the -apiprofile profile")
-	flag.StringVar(&o.profile, "profile", phaseSCIMCreate, "phase -cpuprofile covers: raw-create or scim-create (first round), fill or filter (large directory), group-cut (d), deactivate (e), authz (f), or all")
+	flag.StringVar(&o.profile, "profile", phaseSCIMCreate, "phase -cpuprofile covers: raw-create or scim-create (first round), fill or filter (large directory), group-cut (d), deactivate (e), authz (f), sync, sync-reads or sync-deactivate (g), or all")
 	flag.IntVar(&o.revokeUsers, "revoke-users", 10000, "directory size of (d), (e) and (f)")
 	flag.IntVar(&o.revokeGroups, "revoke-groups", 50, "groups in the directory of (d)–(f); the first one is bound")
 	flag.IntVar(&o.revokeMembers, "revoke-members", 50, "members of each group of (d)–(f)")
@@ -233,9 +235,9 @@ func parseFlags() options {
 		os.Exit(2)
 	}
 	switch o.profile {
-	case phaseRawCreate, phaseSCIMCreate, phaseFill, phaseFilter, phaseGroupCut, phaseDeactivate, phaseAuthz, phaseSync, phaseAll:
+	case phaseRawCreate, phaseSCIMCreate, phaseFill, phaseFilter, phaseGroupCut, phaseDeactivate, phaseAuthz, phaseSync, phaseSyncReads, phaseSyncDeact, phaseAll:
 	default:
-		fmt.Fprintf(os.Stderr, "bench: -profile %q: want raw-create, scim-create, fill, filter, group-cut, deactivate, authz, sync or all\n", o.profile)
+		fmt.Fprintf(os.Stderr, "bench: -profile %q: want raw-create, scim-create, fill, filter, group-cut, deactivate, authz, sync, sync-reads, sync-deactivate or all\n", o.profile)
 		os.Exit(2)
 	}
 	if o.n < 1 || o.workers < 1 || o.rounds < 1 || o.rounds > o.n || o.usersSmall < 1 || o.usersLarge < 1 || o.queries < 1 || o.fillWorkers < 1 || o.warmupCount < 0 || o.warmupQueries < 0 ||

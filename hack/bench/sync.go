@@ -386,7 +386,7 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 
 	b.measureMemory(p, r)
 
-	m = b.startPhase("sync-reads")
+	m = b.startPhase(phaseSyncReads)
 	began := time.Now()
 	if err := b.syncReads(ctx, d, p, r); err != nil {
 		return err
@@ -396,7 +396,7 @@ func (b *bench) runSync(ctx context.Context, res *results, phases *[]phase) erro
 
 	if len(p.subjects) > 0 && o.syncRevokeRuns > 0 {
 		progress("(g) deactivation of a user in %d groups, %d users: %d runs", groupsPerRevokeUser, len(p.users), o.syncRevokeRuns)
-		m = b.startPhase("sync-deactivate")
+		m = b.startPhase(phaseSyncDeact)
 		began = time.Now()
 		if err := b.timeDeactivations(ctx, deactTarget{
 			label: "(g)", d: d, rb: "scim-" + p.bindings[0].name,
