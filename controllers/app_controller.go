@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,8 +57,10 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// The cached accounts themselves, not copies: they are only read here
+	// (ensureAccount reads its own copy), and a large app has thousands.
 	var accounts identityv1alpha1.AppAccountList
-	if err := r.Client.List(ctx, &accounts, client.InNamespace(app.Namespace), client.MatchingLabels{identityv1alpha1.AppLabel: app.Name}); err != nil {
+	if err := r.Client.List(ctx, &accounts, client.InNamespace(app.Namespace), client.MatchingLabels{identityv1alpha1.AppLabel: app.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	existing := make(map[string]*identityv1alpha1.AppAccount, len(accounts.Items))
@@ -86,17 +87,18 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	for _, u := range users {
 		entitled[u.Name] = true
 	}
+	deleted := map[string]bool{}
 	for i := range accounts.Items {
 		a := &accounts.Items[i]
 		if !entitled[a.Spec.User] && a.DeletionTimestamp.IsZero() {
-			if err := r.Client.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
+			if err := r.Client.Delete(ctx, a.DeepCopy()); client.IgnoreNotFound(err) != nil {
 				return ctrl.Result{}, err
 			}
-			a.DeletionTimestamp = &metav1.Time{Time: time.Now()} // not counted below
+			deleted[a.Name] = true // not counted below
 		}
 	}
 	message := ""
-	if failed := r.count(&app, accounts.Items, len(users)); failed != nil && reason == "" {
+	if failed := r.count(&app, accounts.Items, deleted, len(users)); failed != nil && reason == "" {
 		// A bad Secret reference or URL shows here, not only on each account.
 		reason = identityv1alpha1.ReasonAccountsFailed
 		message = fmt.Sprintf("%d accounts could not be synced; for example %s: %s", app.Status.Failed, failed.Spec.UserName, failed.Status.LastError)
@@ -112,7 +114,8 @@ func (r *AppReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 }
 
 // entitled lists the users that should have an account: a user being
-// deleted keeps it until its revocation has suspended it.
+// deleted keeps it until its revocation has suspended it. The users share
+// their maps and slices with the cache: read them, never change them.
 func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.ScimApp) ([]*identityv1alpha1.ScimUser, string, error) {
 	var dir identityv1alpha1.ScimDirectory
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: app.Spec.Directory}, &dir); err != nil {
@@ -125,7 +128,7 @@ func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.Scim
 	var users []*identityv1alpha1.ScimUser
 	if len(app.Spec.Groups) == 0 {
 		var list identityv1alpha1.ScimUserList
-		if err := r.Client.List(ctx, &list, client.InNamespace(dir.Spec.Namespace)); err != nil {
+		if err := r.Client.List(ctx, &list, client.InNamespace(dir.Spec.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 			return nil, "", err
 		}
 		for i := range list.Items {
@@ -151,11 +154,12 @@ func (r *AppReconciler) entitled(ctx context.Context, app *identityv1alpha1.Scim
 		return nil, "", err
 	}
 	for id := range m.userIDs {
-		u, err := view.userByID(ctx, id)
+		u := &identityv1alpha1.ScimUser{}
+		found, err := view.readUser(ctx, id, u)
 		if err != nil {
 			return nil, "", err
 		}
-		if u != nil {
+		if found {
 			users = append(users, u)
 		}
 	}
@@ -203,12 +207,13 @@ func accountUpToDate(a *identityv1alpha1.AppAccount, app *identityv1alpha1.ScimA
 }
 
 // count fills the app's account counts and returns one failed account, if any.
-func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identityv1alpha1.AppAccount, entitled int) *identityv1alpha1.AppAccount {
+func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identityv1alpha1.AppAccount, deleted map[string]bool, entitled int) *identityv1alpha1.AppAccount {
 	var failed *identityv1alpha1.AppAccount
 	st := &app.Status
 	st.Accounts, st.Provisioned, st.Suspended, st.Failed = int32(entitled), 0, 0, 0
-	for _, a := range accounts {
-		if !a.DeletionTimestamp.IsZero() {
+	for i := range accounts {
+		a := &accounts[i]
+		if !a.DeletionTimestamp.IsZero() || deleted[a.Name] {
 			continue // leaving the app
 		}
 		switch a.Status.State {
@@ -218,7 +223,7 @@ func (r *AppReconciler) count(app *identityv1alpha1.ScimApp, accounts []identity
 			st.Suspended++
 		case identityv1alpha1.AccountFailed:
 			st.Failed++
-			failed = &a
+			failed = a
 		}
 	}
 	for state, n := range map[identityv1alpha1.AccountState]int32{

@@ -228,25 +228,16 @@ func (r *BindingReconciler) reconcileSubjects(ctx context.Context, s *bindingSco
 			}
 		}
 	}
-	lookup := view.userByID
-	if len(m.userIDs) > bulkLookup {
-		// One pass over the directory's cached users, without copies,
-		// instead of a deep copy per member of a large group.
-		users, err := view.users(ctx)
-		if err != nil {
-			return err
-		}
-		lookup = func(_ context.Context, id string) (*identityv1alpha1.ScimUser, error) { return users[id], nil }
-	}
+	var u identityv1alpha1.ScimUser
 	for id := range m.userIDs {
-		u, err := lookup(ctx, id)
+		found, err := view.readUser(ctx, id, &u)
 		if err != nil {
 			return err
 		}
-		if u == nil || !u.DeletionTimestamp.IsZero() || !u.Spec.IsActive() {
+		if !found || !u.DeletionTimestamp.IsZero() || !u.Spec.IsActive() {
 			continue
 		}
-		if name := KubernetesUsername(s.dir, u); name != "" {
+		if name := KubernetesUsername(s.dir, &u); name != "" {
 			names[name] = true
 		}
 	}
