@@ -2,12 +2,17 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -102,24 +107,52 @@ func upToDate(obj client.Object, subjects []rbacv1.Subject, ref identityv1alpha1
 }
 
 // dropUserSubject removes the User subject name from a RoleBinding or
-// ClusterRoleBinding, which may be the cached object itself: it is only read,
-// and the write goes out from a copy. The write carries the object's resource
-// version: a binding the controller has just rewritten conflicts instead of
-// being overwritten with an older subject list.
+// ClusterRoleBinding, which may be the cached object itself: it is only
+// read. The write is a JSON patch that tests the resource version it was
+// read at and removes the subject by its position, so a binding the
+// controller has just rewritten conflicts instead of losing its newer
+// subject list. The API server answers a failed test with 422; it is
+// returned as a conflict.
+//
+// A merge patch did the same but carried the whole remaining subject list:
+// for a 3,000-subject object both this process and the API server encoded,
+// decoded and diffed about 200 KB per revocation. This patch is a few dozen
+// bytes.
 func dropUserSubject(ctx context.Context, c client.Client, cached client.Object, name string) error {
-	obj := cached.DeepCopyObject().(client.Object)
-	drop := func(subjects []rbacv1.Subject) []rbacv1.Subject {
-		return slices.DeleteFunc(subjects, func(s rbacv1.Subject) bool {
-			return s.Kind == rbacv1.UserKind && s.Name == name
-		})
-	}
-	switch o := obj.(type) {
+	var subjects []rbacv1.Subject
+	var obj client.Object // what Patch decodes the answer into
+	var resource string
+	meta := metav1.ObjectMeta{Namespace: cached.GetNamespace(), Name: cached.GetName()}
+	switch o := cached.(type) {
 	case *rbacv1.RoleBinding:
-		o.Subjects = drop(o.Subjects)
+		subjects, obj, resource = o.Subjects, &rbacv1.RoleBinding{ObjectMeta: meta}, "rolebindings"
 	case *rbacv1.ClusterRoleBinding:
-		o.Subjects = drop(o.Subjects)
+		subjects, obj, resource = o.Subjects, &rbacv1.ClusterRoleBinding{ObjectMeta: meta}, "clusterrolebindings"
 	default:
-		return fmt.Errorf("%T is not an RBAC binding", obj)
+		return fmt.Errorf("%T is not an RBAC binding", cached)
 	}
-	return c.Patch(ctx, obj, client.MergeFromWithOptions(cached, client.MergeFromWithOptimisticLock{}), client.FieldOwner(FieldManager))
+	rv, err := json.Marshal(cached.GetResourceVersion())
+	if err != nil {
+		return err
+	}
+	// The version test comes first: on a newer object the patch stops there,
+	// before a position that may no longer hold the user.
+	ops := []string{`{"op":"test","path":"/metadata/resourceVersion","value":` + string(rv) + `}`}
+	// From the last position down, so earlier removals do not shift later ones.
+	for i := len(subjects) - 1; i >= 0; i-- {
+		if subjects[i].Kind == rbacv1.UserKind && subjects[i].Name == name {
+			ops = append(ops, `{"op":"remove","path":"/subjects/`+strconv.Itoa(i)+`"}`)
+		}
+	}
+	if len(ops) == 1 {
+		return nil
+	}
+	body := []byte("[" + strings.Join(ops, ",") + "]")
+	err = c.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, body), client.FieldOwner(FieldManager))
+	if apierrors.IsInvalid(err) {
+		// The version test failed (422): the object changed since it was
+		// read, which the caller handles as the conflict it is.
+		return apierrors.NewConflict(rbacv1.Resource(resource), obj.GetName(), err)
+	}
+	return err
 }

@@ -1,18 +1,13 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 func subjectsNamed(n int, skip int) []rbacv1.Subject {
@@ -54,44 +49,6 @@ func TestShardCountGrowsByDoubling(t *testing.T) {
 		if got := ShardCount(c.n); got != c.want {
 			t.Errorf("ShardCount(%d) = %d, want %d", c.n, got, c.want)
 		}
-	}
-}
-
-// dropUserSubject must remove only the User subject of that name, and must
-// not overwrite an object that changed since it was read.
-func TestDropUserSubject(t *testing.T) {
-	ctx := context.Background()
-	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "scim-b", Namespace: "ns"},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-		Subjects: []rbacv1.Subject{
-			{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "oidc:ann"},
-			{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:ann"},
-			{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "oidc:bob"},
-		},
-	}
-	c := fake.NewClientBuilder().WithObjects(rb).Build()
-	var stale rbacv1.RoleBinding
-	if err := c.Get(ctx, client.ObjectKeyFromObject(rb), &stale); err != nil {
-		t.Fatal(err)
-	}
-	fresh := stale.DeepCopy()
-	if err := dropUserSubject(ctx, c, fresh, "oidc:ann"); err != nil {
-		t.Fatal(err)
-	}
-	if len(fresh.Subjects) != 3 {
-		t.Errorf("the object passed in (the cached one, in the controller) was changed: %v", fresh.Subjects)
-	}
-	var got rbacv1.RoleBinding
-	if err := c.Get(ctx, client.ObjectKeyFromObject(rb), &got); err != nil {
-		t.Fatal(err)
-	}
-	want := []rbacv1.Subject{rb.Subjects[0], rb.Subjects[2]}
-	if !slices.Equal(got.Subjects, want) {
-		t.Errorf("subjects = %v, want %v", got.Subjects, want)
-	}
-	if err := dropUserSubject(ctx, c, &stale, "oidc:bob"); !apierrors.IsConflict(err) {
-		t.Errorf("a write from a stale copy: err = %v, want a conflict", err)
 	}
 }
 
