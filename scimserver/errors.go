@@ -1,10 +1,10 @@
 package scimserver
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
+	"github.com/scim-operator/scim-operator/internal/jsonenc"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
@@ -17,7 +17,9 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	if body != nil {
-		_ = json.NewEncoder(w).Encode(body)
+		if raw, err := jsonenc.Marshal(body); err == nil {
+			_, _ = w.Write(append(raw, '\n'))
+		}
 	}
 }
 

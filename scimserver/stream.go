@@ -2,9 +2,9 @@ package scimserver
 
 import (
 	"bufio"
-	"encoding/json"
 	"net/http"
 
+	"github.com/scim-operator/scim-operator/internal/jsonenc"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
@@ -27,7 +27,7 @@ type streamed struct {
 func (h *resourceHandler) projectStreamed(res map[string]any, p projection) streamed {
 	m, ok := res["members"].(*store.Members)
 	if !ok {
-		return streamed{res: schema.Project(h.k.RT, res, p.attributes, p.excluded)}
+		return streamed{res: schema.ProjectShared(h.k.RT, res, p.attributes, p.excluded)}
 	}
 	stub := make(map[string]any, len(res))
 	for k, v := range res {
@@ -51,7 +51,7 @@ func (h *resourceHandler) projectStreamed(res map[string]any, p projection) stre
 
 // writeTo writes the resource as one JSON object.
 func (s streamed) writeTo(w *bufio.Writer) error {
-	raw, err := json.Marshal(s.res)
+	raw, err := jsonenc.Marshal(s.res)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func writeStreamedList(w http.ResponseWriter, head map[string]any, resources []s
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
-	raw, err := json.Marshal(head)
+	raw, err := jsonenc.Marshal(head)
 	if err != nil {
 		return
 	}

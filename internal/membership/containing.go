@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -41,13 +42,16 @@ type Finder struct {
 	ns     string
 	opts   []client.GetOption
 	direct map[string][]*identityv1alpha1.ScimGroup
+	// groups holds every group read, nil for one found gone: a page's users
+	// are mostly in the same few large groups, and each read is a copy.
+	groups map[string]*identityv1alpha1.ScimGroup
 }
 
 // NewFinder returns a Finder that looks members up in x and reads groups
 // from r, in namespace ns; opts are added to every Get, e.g.
 // client.UnsafeDisableDeepCopy for read-only callers.
 func NewFinder(r client.Reader, x *Index, ns string, opts ...client.GetOption) *Finder {
-	return &Finder{r: r, x: x, ns: ns, opts: opts, direct: map[string][]*identityv1alpha1.ScimGroup{}}
+	return &Finder{r: r, x: x, ns: ns, opts: opts, direct: map[string][]*identityv1alpha1.ScimGroup{}, groups: map[string]*identityv1alpha1.ScimGroup{}}
 }
 
 // Direct returns the groups of which member is an effective direct member.
@@ -65,11 +69,18 @@ func (f *Finder) Direct(ctx context.Context, member string) ([]*identityv1alpha1
 
 // group reads a group; nil when it is gone.
 func (f *Finder) group(ctx context.Context, name string) (*identityv1alpha1.ScimGroup, error) {
-	var g identityv1alpha1.ScimGroup
-	if err := f.r.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: name}, &g, f.opts...); err != nil {
-		return nil, client.IgnoreNotFound(err)
+	if g, ok := f.groups[name]; ok {
+		return g, nil
 	}
-	return &g, nil
+	g := &identityv1alpha1.ScimGroup{}
+	if err := f.r.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: name}, g, f.opts...); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		g = nil
+	}
+	f.groups[name] = g
+	return g, nil
 }
 
 func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {

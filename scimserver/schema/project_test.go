@@ -104,11 +104,17 @@ func TestProject(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := decode(t, storedUser)
-			got := Project(UserResourceType, res, ParseAttrList(tt.attributes), ParseAttrList(tt.excluded))
-			jsonEqual(t, got, tt.want)
-			if !reflect.DeepEqual(res, decode(t, storedUser)) {
-				t.Error("Project modified its input")
+			// ProjectShared shares values instead of copying them; what it
+			// returns is the same.
+			for name, project := range map[string]func(*ResourceType, map[string]any, []string, []string) map[string]any{
+				"Project": Project, "ProjectShared": ProjectShared,
+			} {
+				res := decode(t, storedUser)
+				got := project(UserResourceType, res, ParseAttrList(tt.attributes), ParseAttrList(tt.excluded))
+				jsonEqual(t, got, tt.want)
+				if !reflect.DeepEqual(res, decode(t, storedUser)) {
+					t.Errorf("%s modified its input", name)
+				}
 			}
 		})
 	}
