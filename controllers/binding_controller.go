@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -133,6 +134,9 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	err := r.reconcileDirectory(ctx, s)
 	if err == nil && s.dir != nil && !s.expired {
 		err = r.reconcileSubjects(ctx, s)
+	}
+	if errors.Is(err, groupmembers.ErrStale) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 	if err == nil {
 		err = r.reconcileRole(ctx, s)

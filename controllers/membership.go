@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,6 +72,13 @@ func (v directoryView) userByID(ctx context.Context, id string) (*identityv1alph
 	}
 	return &u, err
 }
+
+// staleRetry is how soon a reconcile that met a cached group listing a
+// shard a compaction has since replaced (membership.ErrStale) runs again:
+// the cache shows the new group within moments. That is no failure to put
+// in a condition, a log line or the reconcile error count; during a bulk
+// import of a large group it happened several times a minute.
+const staleRetry = 100 * time.Millisecond
 
 // readUser reads a user from the cache into u without a deep copy: u then
 // shares its maps and slices with the cached object, so read it, never
