@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -43,7 +44,7 @@ func TestBindingRetriesAStaleGroupQuietly(t *testing.T) {
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(dir, group, binding).
 		WithStatusSubresource(&identityv1alpha1.ScimRoleBinding{}).Build()
-	r := &BindingReconciler{Client: c}
+	r := &BindingReconciler{Client: c, Recorder: events.NewFakeRecorder(10)}
 	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(binding)})
 	if err != nil || res.RequeueAfter != staleRetry {
 		t.Fatalf("Reconcile = %+v, %v; want a retry after %v and no error", res, err, staleRetry)
