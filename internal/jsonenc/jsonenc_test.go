@@ -36,7 +36,7 @@ func TestMarshalWritesWhatEncodingJSONWrites(t *testing.T) {
 		map[string]any{"b": 1.0, "a": "x", "A": true, "ä": nil, "": []any{map[string]any{"z": "1", "y": int64(2)}}},
 		map[string]any{"userName": "bjensen", "name": map[string]any{"givenName": "B", "familyName": "J"},
 			"emails": []any{map[string]any{"value": "b@example.com", "type": "work", "primary": true}},
-			"meta": map[string]any{"version": int64(3), "location": "https://h/v2/Users/1"}},
+			"meta":   map[string]any{"version": int64(3), "location": "https://h/v2/Users/1"}},
 		struct{ A int }{1},
 	} {
 		sameAsEncodingJSON(t, v)
