@@ -42,6 +42,18 @@ const (
 	// binding converged 36 s after the last request instead of 20-24 s.
 	LargeBinding         = 10000
 	LargeBindingInterval = time.Second
+	// While an identity provider is still writing a large binding's groups
+	// (a bulk import fills a 100,000-member group with 1,000 PATCHes), the
+	// binding is recomputed once the groups have been quiet for
+	// LargeBindingQuiet, or LargeBindingMaxDelay after its last recompute.
+	// Each recompute rewrites nearly all of its RBAC objects (subjects are
+	// spread by hash, so 100 new members touch all 32 objects of a
+	// 100,000-subject binding): once a second, that was several megabytes
+	// of RoleBindings a second for the API server to decode, validate,
+	// store and send to every watcher during the import. Once the writes
+	// stop, the binding follows within LargeBindingQuiet.
+	LargeBindingQuiet    = 2 * time.Second
+	LargeBindingMaxDelay = 10 * time.Second
 )
 
 // BindingReconciler materialises ScimRoleBindings (Cluster false) or
@@ -114,7 +126,9 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, r.finalize(ctx, b)
 	}
 	if b.BindingStatus().BoundUsers >= LargeBinding {
-		if wait := r.throttle.wait(req.NamespacedName, LargeBindingInterval, time.Now()); wait > 0 {
+		now := time.Now()
+		wait := r.throttle.waitQuiet(req.NamespacedName, LargeBindingInterval, LargeBindingQuiet, LargeBindingMaxDelay, r.groupsWrittenAt(ctx, b), now)
+		if wait > 0 {
 			return ctrl.Result{RequeueAfter: wait}, nil
 		}
 	}
@@ -163,6 +177,28 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		result.RequeueAfter = time.Minute
 	}
 	return result, nil
+}
+
+// groupsWrittenAt is when the identity provider last wrote one of the
+// binding's groups (their lastModified); zero when none can be read.
+func (r *BindingReconciler) groupsWrittenAt(ctx context.Context, b identityv1alpha1.ScimBinding) time.Time {
+	spec := b.BindingSpec()
+	var dir identityv1alpha1.ScimDirectory
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: spec.Directory}, &dir); err != nil {
+		return time.Time{}
+	}
+	view := directoryView{c: r.Client, x: r.Members, ns: dir.Spec.Namespace}
+	var latest time.Time
+	for _, ref := range spec.Groups {
+		g, err := view.group(ctx, ref)
+		if err != nil || g == nil {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339Nano, g.Annotations[identityv1alpha1.LastModifiedAnnotation]); err == nil && t.After(latest) {
+			latest = t
+		}
+	}
+	return latest
 }
 
 // reconcileDirectory finds the directory and checks the expiry.

@@ -74,6 +74,38 @@ func TestThrottleRunsFirstAtOnceThenSpacesOut(t *testing.T) {
 	}
 }
 
+// While the inputs keep changing the step waits for them to be quiet, but
+// never longer than maxDelay after its last run; the first run and a quiet
+// object are not held back.
+func TestThrottleWaitsForQuietUpToAMaximumDelay(t *testing.T) {
+	var th throttle
+	key := types.NamespacedName{Namespace: "ns", Name: "b"}
+	t0 := time.Unix(1000, 0)
+	quiet, maxDelay := 2*time.Second, 10*time.Second
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	if d := th.waitQuiet(key, time.Second, quiet, maxDelay, at(0), at(0)); d != 0 {
+		t.Fatalf("first run waits %v, want 0 even with a change just now", d)
+	}
+	if d := th.waitQuiet(key, time.Second, quiet, maxDelay, at(0), at(500*time.Millisecond)); d != 500*time.Millisecond {
+		t.Errorf("within the interval: wait %v, want the rest of the interval, 500ms", d)
+	}
+	// Changes every few hundred milliseconds: held back until quiet…
+	if d := th.waitQuiet(key, time.Second, quiet, maxDelay, at(1400*time.Millisecond), at(1500*time.Millisecond)); d != 1900*time.Millisecond {
+		t.Errorf("changed 100ms ago: wait %v, want 1.9s (the rest of the quiet period)", d)
+	}
+	// …but no longer than maxDelay after the last run.
+	if d := th.waitQuiet(key, time.Second, quiet, maxDelay, at(9500*time.Millisecond), at(9600*time.Millisecond)); d != 400*time.Millisecond {
+		t.Errorf("changed 100ms ago, 9.6s after the last run: wait %v, want 400ms (maxDelay)", d)
+	}
+	if d := th.waitQuiet(key, time.Second, quiet, maxDelay, at(9900*time.Millisecond), at(10*time.Second)); d != 0 {
+		t.Errorf("at maxDelay: wait %v, want 0", d)
+	}
+	// Quiet since: runs once the interval has passed.
+	if d := th.waitQuiet(key, time.Second, quiet, maxDelay, at(5*time.Second), at(11*time.Second)); d != 0 {
+		t.Errorf("quiet for 6s, 1s after the last run: wait %v, want 0", d)
+	}
+}
+
 func TestNamesUserFindsTheUserInEveryShardThatHoldsIt(t *testing.T) {
 	subjects := subjectsNamed(20000, -1)
 	subjects = append(subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: "oidc:user000007@example.com"})

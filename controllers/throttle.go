@@ -21,11 +21,23 @@ type throttle struct {
 // wait returns 0 and records now when the step may run for key, or how long
 // to wait before it may.
 func (t *throttle) wait(key types.NamespacedName, interval time.Duration, now time.Time) time.Duration {
+	return t.waitQuiet(key, interval, 0, 0, time.Time{}, now)
+}
+
+// waitQuiet is wait for a step whose inputs may still be changing: once it
+// has run, it also waits until they have been unchanged for quiet (changed
+// is when they last changed), but never longer than maxDelay after its last
+// run. The first run is never held back.
+func (t *throttle) waitQuiet(key types.NamespacedName, interval, quiet, maxDelay time.Duration, changed, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if last, ok := t.last[key]; ok {
-		if d := interval - now.Sub(last); d > 0 {
+		since := now.Sub(last)
+		if d := interval - since; d > 0 {
 			return d
+		}
+		if calm := now.Sub(changed); calm < quiet && since < maxDelay {
+			return min(quiet-calm, maxDelay-since)
 		}
 	}
 	if t.last == nil {
