@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
@@ -54,8 +55,14 @@ type UserReconciler struct {
 	Recorder events.EventRecorder
 	// Apps suspends and restores app accounts; nil when no app integration runs.
 	Apps AppAccounts
+	// Busy reports whether the SCIM server is taking writes from an
+	// identity provider; routine status writes of active users wait while it
+	// is (see deferredStatus). Nil: they never wait.
+	Busy func() bool
 	// Now is the clock (tests replace it).
 	Now func() time.Time
+
+	deferred *deferredStatus
 }
 
 func (r *UserReconciler) now() time.Time {
@@ -99,6 +106,10 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	}
 	r.setReadyCondition(s)
 	if !equalStatus(before, &user.Status) {
+		if err == nil && r.deferrable(&user, before) {
+			r.deferred.add(req.NamespacedName, r.now())
+			return ctrl.Result{}, nil
+		}
 		if uerr := r.Client.Status().Patch(ctx, &user, client.MergeFrom(base)); uerr != nil {
 			if apierrors.IsNotFound(uerr) {
 				return ctrl.Result{}, nil
@@ -120,6 +131,16 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{RequeueAfter: revocationPoll}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// deferrable reports whether the status write of u (whose status was
+// before) is routine bookkeeping that may wait for the SCIM server to pause:
+// an active user with no revocation behind or ahead of it.
+func (r *UserReconciler) deferrable(u *identityv1alpha1.ScimUser, before *identityv1alpha1.ScimUserStatus) bool {
+	return r.deferred != nil && r.Busy != nil &&
+		u.Spec.IsActive() && u.DeletionTimestamp.IsZero() &&
+		before.DeactivatedAt == nil && u.Status.DeactivatedAt == nil &&
+		r.Busy()
 }
 
 // reconcileDirectory finds the directory and maps the Kubernetes user name.
@@ -283,9 +304,17 @@ func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return reqs
 	})
 	usePriorityQueue := true
+	r.deferred = newDeferredStatus()
+	if r.Busy != nil {
+		if err := mgr.Add(statusFlusher{d: r.deferred, busy: r.Busy}); err != nil {
+			return err
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("scimuser").
 		Watches(&identityv1alpha1.ScimUser{}, revocationFirst(), builder.WithPredicates(specOrDeletion())).
+		// Users whose status write waited for the SCIM server to pause.
+		WatchesRawSource(source.Channel(r.deferred.ch, &handler.EnqueueRequestForObject{})).
 		Watches(&identityv1alpha1.ScimDirectory{}, usersOfDirectory, builder.WithPredicates(specOrDeletion())).
 		// A priority queue lets deactivations and deletions overtake the
 		// routine status work of a bulk import (revocationFirst).

@@ -966,6 +966,12 @@ func queueState() (depth, active float64, err error) {
 			for _, m := range mf.GetMetric() {
 				active += m.GetGauge().GetValue()
 			}
+		case "scim_operator_user_status_deferred":
+			// Status writes held back while SCIM writes came in: work
+			// the controllers still have to do.
+			for _, m := range mf.GetMetric() {
+				depth += m.GetGauge().GetValue()
+			}
 		}
 	}
 	return depth, active, nil

@@ -102,6 +102,13 @@ var (
 		Help: "Users per directory and state (active, inactive, revoked).",
 	}, []string{"directory", "state"})
 
+	// UserStatusDeferred counts users whose routine status write waits for
+	// the SCIM server to pause (see controllers.deferredStatus).
+	UserStatusDeferred = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "scim_operator_user_status_deferred",
+		Help: "Users whose first or routine status write waits until the identity provider's SCIM writes pause (at most 30 minutes). Revocations never wait.",
+	})
+
 	// Groups counts groups.
 	Groups = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "scim_operator_groups",
@@ -138,5 +145,5 @@ func init() {
 		SCIMWriteConflicts.WithLabelValues(rt)
 	}
 	ctrlmetrics.Registry.MustRegister(TimeToRevoke, AuthorizationDuration, AuthorizationDecisions, Revocations,
-		SCIMRequests, SCIMRequestDuration, SCIMForwarded, SCIMEventsSkipped, SCIMWriteConflicts, Users, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
+		SCIMRequests, SCIMRequestDuration, SCIMForwarded, SCIMEventsSkipped, SCIMWriteConflicts, Users, UserStatusDeferred, Groups, TokenExpiry, AppAccounts, AppSyncDuration)
 }

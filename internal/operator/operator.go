@@ -94,6 +94,11 @@ type Operator struct {
 	SCIM *scimserver.Server
 }
 
+// scimQuiet is how long after the last SCIM write the identity provider
+// counts as done for now: routine user status writes, held back while it
+// writes, go out then.
+const scimQuiet = time.Second
+
 // New builds the operator; Start runs it.
 func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	// Only Secrets labelled as token hashes are cached: the operator has no
@@ -184,8 +189,12 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err := (&controllers.DirectoryReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator")}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	// The store is made below; the user controller asks it, once running,
+	// whether an identity provider is writing.
+	var st *store.Store
+	scimBusy := func() bool { return st != nil && time.Since(st.LastWrite()) < scimQuiet }
 	if err := (&controllers.UserReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("scim-operator"),
-		Apps: &controllers.AccountSuspender{Client: mgr.GetClient()}}).SetupWithManager(mgr); err != nil {
+		Apps: &controllers.AccountSuspender{Client: mgr.GetClient()}, Busy: scimBusy}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&controllers.GroupReconciler{Client: mgr.GetClient(), Members: members, APIReader: mgr.GetAPIReader(), ShardGrace: opts.ShardGrace}).SetupWithManager(mgr); err != nil {
@@ -207,7 +216,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 			Handler: &scimwebhook.BindingValidator{Client: mgr.GetClient(), Decoder: admission.NewDecoder(Scheme)},
 		})
 	}
-	st := &store.Store{Client: mgr.GetClient(), Members: members, APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second, ShardGrace: opts.ShardGrace,
+	st = &store.Store{Client: mgr.GetClient(), Members: members, APIReader: mgr.GetAPIReader(), SyncTimeout: 5 * time.Second, ShardGrace: opts.ShardGrace,
 		Recorder: mgr.GetEventRecorder("scim-operator"), EventRate: opts.SCIM.EventRate, EventBurst: opts.SCIM.EventBurst}
 	for _, k := range []*store.Kind{store.Users, store.Groups} {
 		if err := addHandler(k.NewObject(), st.OrderHandler(k)); err != nil {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -75,6 +76,21 @@ type Store struct {
 
 	eventMu     sync.Mutex
 	eventLimits map[string]*rate.Limiter
+
+	lastWrite atomic.Int64 // unix nanoseconds
+}
+
+// noteWrite records that a SCIM write began (see LastWrite).
+func (s *Store) noteWrite() { s.lastWrite.Store(time.Now().UnixNano()) }
+
+// LastWrite is when a SCIM write last began on this replica; zero if none
+// has. The user controller holds routine status writes back while writes
+// keep coming.
+func (s *Store) LastWrite() time.Time {
+	if n := s.lastWrite.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // EnableOrder is called once OrderHandler feeds the informers of users and
@@ -173,6 +189,7 @@ func validID(id string) bool {
 
 // Create stores a new resource. res must be normalised and validated.
 func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) (map[string]any, error) {
+	s.noteWrite()
 	obj := k.newObj()
 	if err := k.fromSCIM(res, obj); err != nil {
 		return nil, err
@@ -208,6 +225,7 @@ func (s *Store) Create(ctx context.Context, d Dir, k *Kind, res map[string]any) 
 
 // Replace implements PUT: the resource becomes res, with the same id.
 func (s *Store) Replace(ctx context.Context, d Dir, k *Kind, id string, res map[string]any, ifMatch string) (map[string]any, error) {
+	s.noteWrite()
 	if k == Groups {
 		return s.replaceGroup(ctx, d, id, res, ifMatch)
 	}
@@ -218,6 +236,7 @@ func (s *Store) Replace(ctx context.Context, d Dir, k *Kind, id string, res map[
 // after a write conflict they are applied again to the fresh object, so
 // concurrent PATCHes never lose each other's changes.
 func (s *Store) Patch(ctx context.Context, d Dir, k *Kind, id string, ops []patch.Operation, ifMatch string) (map[string]any, error) {
+	s.noteWrite()
 	if k == Groups {
 		return s.patchGroup(ctx, d, id, ops, ifMatch)
 	}
@@ -326,6 +345,7 @@ func (s *Store) update(ctx context.Context, d Dir, k *Kind, id, ifMatch string, 
 // its resourceVersion is still the one whose version (generation) was
 // checked; a conflict caused by a status write is retried.
 func (s *Store) Delete(ctx context.Context, d Dir, k *Kind, id, ifMatch string) error {
+	s.noteWrite()
 	if k == Groups {
 		s.settle(ctx, d) // If-Match is checked against the cached version
 	}
