@@ -49,15 +49,16 @@ func (h *resourceHandler) projectStreamed(res map[string]any, p projection) stre
 	return streamed{res: out, members: m, include: include}
 }
 
-// writeTo writes the resource as one JSON object.
-func (s streamed) writeTo(w *bufio.Writer) error {
-	raw, err := jsonenc.Marshal(s.res)
+// writeTo writes the resource as one JSON object, encoding it in scratch,
+// which it returns (grown if needed) for the next resource.
+func (s streamed) writeTo(w *bufio.Writer, scratch []byte) ([]byte, error) {
+	raw, err := jsonenc.Append(scratch[:0], s.res)
 	if err != nil {
-		return err
+		return raw, err
 	}
 	if s.members == nil {
 		_, err = w.Write(raw)
-		return err
+		return raw, err
 	}
 	// raw is "{...}": reopen it and append the members.
 	w.Write(raw[:len(raw)-1])
@@ -66,9 +67,9 @@ func (s streamed) writeTo(w *bufio.Writer) error {
 	}
 	w.WriteString(`"members":`)
 	if err := s.members.WriteJSON(w, func(sub string) bool { return s.include[sub] }); err != nil {
-		return err
+		return raw, err
 	}
-	return w.WriteByte('}')
+	return raw, w.WriteByte('}')
 }
 
 // writeStreamed sends one resource.
@@ -80,7 +81,7 @@ func writeStreamed(w http.ResponseWriter, status int, s streamed) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if s.writeTo(bw) == nil {
+	if _, err := s.writeTo(bw, nil); err == nil {
 		bw.WriteByte('\n')
 	}
 	_ = bw.Flush()
@@ -98,11 +99,13 @@ func writeStreamedList(w http.ResponseWriter, head map[string]any, resources []s
 	}
 	bw.Write(raw[:len(raw)-1])
 	bw.WriteString(`,"Resources":[`)
+	// One buffer for every resource of the page.
+	scratch := make([]byte, 0, 4<<10)
 	for i, r := range resources {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		if r.writeTo(bw) != nil {
+		if scratch, err = r.writeTo(bw, scratch); err != nil {
 			return
 		}
 	}

@@ -55,7 +55,7 @@ func (s *Store) List(ctx context.Context, d Dir, k *Kind, q Query) (*Page, error
 	needRes := q.Filter != nil || q.SortBy != nil
 	// One finder for the whole list: its users share most of their groups.
 	finder := s.groupFinder(d)
-	var filterGroups *membership.Finder
+	var filterGroups *pageGroups
 	if mentionsGroups(q) {
 		filterGroups = finder
 	}

@@ -22,14 +22,49 @@ func (s *Store) render(ctx context.Context, d Dir, k *Kind, obj client.Object) (
 
 // groupFinder finds the groups of a directory's users and groups. Read-only:
 // only names are read, so large groups are not copied.
-func (s *Store) groupFinder(d Dir) *membership.Finder {
-	return membership.NewFinder(s.Client, s.Members, d.Namespace, client.UnsafeDisableDeepCopy)
+func (s *Store) groupFinder(d Dir) *pageGroups {
+	return &pageGroups{finder: membership.NewFinder(s.Client, s.Members, d.Namespace, client.UnsafeDisableDeepCopy)}
+}
+
+// pageGroups computes users' `groups` for one response. The users of a list
+// page share most of their groups, so each group's element is built once
+// and shared by every user that has it: responses only read them.
+type pageGroups struct {
+	finder  *membership.Finder
+	entries map[pageGroupKey]map[string]any
+}
+
+type pageGroupKey struct {
+	name   string
+	direct bool
+}
+
+func (p *pageGroups) entry(d Dir, g *identityv1alpha1.ScimGroup, direct bool) map[string]any {
+	key := pageGroupKey{g.Name, direct}
+	if e, ok := p.entries[key]; ok {
+		return e
+	}
+	typ := "indirect"
+	if direct {
+		typ = "direct"
+	}
+	e := map[string]any{
+		"value":   g.Name,
+		"display": g.Spec.DisplayName,
+		"type":    typ,
+		"$ref":    d.BaseURL + "/Groups/" + g.Name,
+	}
+	if p.entries == nil {
+		p.entries = map[pageGroupKey]map[string]any{}
+	}
+	p.entries[key] = e
+	return e
 }
 
 // renderWith renders obj. A user's computed `groups` (the one attribute that
 // costs index look-ups) come from groups, which a page of users shares; nil
 // skips them, for filters that do not name them.
-func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Object, groups *membership.Finder) (map[string]any, error) {
+func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Object, groups *pageGroups) (map[string]any, error) {
 	res, err := k.toSCIM(obj)
 	if err != nil {
 		return nil, err
@@ -108,23 +143,14 @@ func (s *Store) resolveMembers(ctx context.Context, d Dir, g *identityv1alpha1.S
 // userGroups computes a user's read-only `groups` attribute from the
 // member index: direct groups, then the groups that contain those, and so on.
 // Every group is visited once, so membership cycles end.
-func userGroups(ctx context.Context, d Dir, f *membership.Finder, userID string) ([]any, error) {
-	groups, err := f.Containing(ctx, userID)
+func userGroups(ctx context.Context, d Dir, p *pageGroups, userID string) ([]any, error) {
+	groups, err := p.finder.Containing(ctx, userID)
 	if err != nil {
 		return nil, apiError(err)
 	}
 	out := make([]any, 0, len(groups))
 	for _, c := range groups {
-		typ := "indirect"
-		if c.Direct {
-			typ = "direct"
-		}
-		out = append(out, map[string]any{
-			"value":   c.Group.Name,
-			"display": c.Group.Spec.DisplayName,
-			"type":    typ,
-			"$ref":    d.BaseURL + "/Groups/" + c.Group.Name,
-		})
+		out = append(out, p.entry(d, c.Group, c.Direct))
 	}
 	return out, nil
 }
