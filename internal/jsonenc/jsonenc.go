@@ -35,7 +35,9 @@ func Append(dst []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(dst, "null"...), nil
 		}
-		keys := make([]string, 0, len(x))
+		// Resources' maps are small: their keys sort on the stack.
+		var small [16]string
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}

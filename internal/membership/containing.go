@@ -124,7 +124,7 @@ func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1
 // returns every group that contains it, each once (so membership cycles end).
 func (f *Finder) Containing(ctx context.Context, member string) ([]Containing, error) {
 	var out []Containing
-	seen := map[string]bool{member: true}
+	seen := seenSet{list: []string{member}}
 	frontier := []string{member}
 	for direct := true; len(frontier) > 0; direct = false {
 		var next []string
@@ -134,10 +134,10 @@ func (f *Finder) Containing(ctx context.Context, member string) ([]Containing, e
 				return nil, err
 			}
 			for _, g := range groups {
-				if seen[g.Name] || !g.DeletionTimestamp.IsZero() {
+				if seen.has(g.Name) || !g.DeletionTimestamp.IsZero() {
 					continue
 				}
-				seen[g.Name] = true
+				seen.add(g.Name)
 				out = append(out, Containing{Group: g, Direct: direct})
 				next = append(next, g.Name)
 			}
@@ -145,4 +145,35 @@ func (f *Finder) Containing(ctx context.Context, member string) ([]Containing, e
 		frontier = next
 	}
 	return out, nil
+}
+
+// seenSet is the groups a walk has visited. A member is usually in a
+// handful of groups, for which a list is cheaper than a map (a list page
+// walks 100 users); past seenListMax it becomes a map.
+type seenSet struct {
+	list []string
+	m    map[string]bool
+}
+
+const seenListMax = 32
+
+func (s *seenSet) has(name string) bool {
+	if s.m != nil {
+		return s.m[name]
+	}
+	return slices.Contains(s.list, name)
+}
+
+func (s *seenSet) add(name string) {
+	if s.m == nil && len(s.list) < seenListMax {
+		s.list = append(s.list, name)
+		return
+	}
+	if s.m == nil {
+		s.m = make(map[string]bool, 2*seenListMax)
+		for _, n := range s.list {
+			s.m[n] = true
+		}
+	}
+	s.m[name] = true
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -111,13 +112,14 @@ const enterpriseField = "enterprise"
 const membershipField = "membership"
 
 // toSCIM returns the SCIM attributes held in the object's spec.
+//
+// The spec is converted straight to a map by its JSON field names, as a
+// JSON round trip would convert it (the spec has no numbers, which would
+// come out as int64 here and float64 there), without writing and parsing
+// the text: a list page converts 100 users.
 func (k *Kind) toSCIM(obj client.Object) (map[string]any, error) {
-	raw, err := json.Marshal(k.spec(obj))
+	res, err := runtime.DefaultUnstructuredConverter.ToUnstructured(k.spec(obj))
 	if err != nil {
-		return nil, err
-	}
-	res := map[string]any{}
-	if err := json.Unmarshal(raw, &res); err != nil {
 		return nil, err
 	}
 	// Where a large group's members are stored is no SCIM attribute.
