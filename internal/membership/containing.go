@@ -45,6 +45,8 @@ type Finder struct {
 	// groups holds every group read, nil for one found gone: a page's users
 	// are mostly in the same few large groups, and each read is a copy.
 	groups map[string]*identityv1alpha1.ScimGroup
+	// seen and queue are Containing's scratch space.
+	seen, queue []string
 }
 
 // NewFinder returns a Finder that looks members up in x and reads groups
@@ -86,7 +88,10 @@ func (f *Finder) group(ctx context.Context, name string) (*identityv1alpha1.Scim
 func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1.ScimGroup, error) {
 	names, shards := f.x.Lookup(f.ns, member)
 	var out []*identityv1alpha1.ScimGroup
-	seen := map[string]bool{}
+	var seen map[string]bool // only needed to skip shards of groups found inline
+	if len(shards) > 0 {
+		seen = make(map[string]bool, len(names))
+	}
 	for _, name := range names {
 		g, err := f.group(ctx, name)
 		if err != nil {
@@ -95,7 +100,9 @@ func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1
 		if g == nil || (g.Spec.Membership != nil && slices.Contains(g.Spec.Membership.Removed, member)) {
 			continue
 		}
-		seen[g.Name] = true
+		if seen != nil {
+			seen[g.Name] = true
+		}
 		out = append(out, g)
 	}
 	for _, s := range shards {
@@ -124,25 +131,24 @@ func (f *Finder) lookup(ctx context.Context, member string) ([]*identityv1alpha1
 // returns every group that contains it, each once (so membership cycles end).
 func (f *Finder) Containing(ctx context.Context, member string) ([]Containing, error) {
 	var out []Containing
-	seen := seenSet{list: []string{member}}
-	frontier := []string{member}
-	for direct := true; len(frontier) > 0; direct = false {
-		var next []string
-		for _, id := range frontier {
-			groups, err := f.Direct(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			for _, g := range groups {
-				if seen.has(g.Name) || !g.DeletionTimestamp.IsZero() {
-					continue
-				}
-				seen.add(g.Name)
-				out = append(out, Containing{Group: g, Direct: direct})
-				next = append(next, g.Name)
-			}
+	// The walk's queue and visited list are the Finder's, reused from one
+	// member to the next: a list page walks 100 users.
+	seen := seenSet{list: append(f.seen[:0], member)}
+	queue := append(f.queue[:0], member)
+	defer func() { f.seen, f.queue = seen.list, queue }()
+	for i := 0; i < len(queue); i++ {
+		groups, err := f.Direct(ctx, queue[i])
+		if err != nil {
+			return nil, err
 		}
-		frontier = next
+		for _, g := range groups {
+			if seen.has(g.Name) || !g.DeletionTimestamp.IsZero() {
+				continue
+			}
+			seen.add(g.Name)
+			out = append(out, Containing{Group: g, Direct: i == 0})
+			queue = append(queue, g.Name)
+		}
 	}
 	return out, nil
 }

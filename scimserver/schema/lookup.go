@@ -94,11 +94,13 @@ func (rt *ResourceType) Attribute(urn, name string) (*Attribute, *Schema) {
 
 // topAttributes lists what may appear directly in a schema's JSON object:
 // for the core schema that includes the common attributes.
-func (rt *ResourceType) topAttributes(s *Schema) []*Attribute {
+// They come as two lists, so that listing them allocates nothing: a list page
+// projects 100 resources.
+func (rt *ResourceType) topAttributes(s *Schema) [2][]*Attribute {
 	if s != rt.Schema {
-		return s.Attributes
+		return [2][]*Attribute{nil, s.Attributes}
 	}
-	return append(append([]*Attribute(nil), CommonAttributes...), s.Attributes...)
+	return [2][]*Attribute{CommonAttributes, s.Attributes}
 }
 
 // SplitURN splits a URN-qualified attribute name (RFC 7644 §3.10) such as

@@ -46,19 +46,24 @@ func ProjectShared(rt *ResourceType, res map[string]any, attributes, excludedAtt
 
 func project(rt *ResourceType, res map[string]any, attributes, excludedAttributes []string, copyValues bool) map[string]any {
 	p := projection{inc: rt.selection(attributes), exc: rt.selection(excludedAttributes), listed: len(attributes) > 0, copy: copyValues}
-	out := map[string]any{}
+	out := make(map[string]any, len(res))
 	if v, ok := res["schemas"]; ok {
-		out["schemas"] = DeepCopy(v)
+		if copyValues {
+			v = DeepCopy(v)
+		}
+		out["schemas"] = v
 	}
 	for _, s := range rt.Schemas() {
 		src, dst := rt.container(res, s), out
 		if s != rt.Schema {
 			dst = map[string]any{}
 		}
-		for _, a := range rt.topAttributes(s) {
-			if v, ok := src[a.Name]; ok && p.included(a) {
-				if v = p.value(a, v); v != nil {
-					dst[a.Name] = v
+		for _, attrs := range rt.topAttributes(s) {
+			for _, a := range attrs {
+				if v, ok := src[a.Name]; ok && p.included(a) {
+					if v = p.value(a, v); v != nil {
+						dst[a.Name] = v
+					}
 				}
 			}
 		}
@@ -74,12 +79,17 @@ func project(rt *ResourceType, res map[string]any, attributes, excludedAttribute
 type selection map[*Attribute]map[*Attribute]bool
 
 func (rt *ResourceType) selection(names []string) selection {
+	if len(names) == 0 {
+		return nil // reads as empty; most requests name no attributes
+	}
 	sel := selection{}
 	for _, n := range names {
 		urn, rest := rt.SplitURN(n)
 		if urn != "" && rest == "" {
-			for _, a := range rt.topAttributes(rt.SchemaFor(urn)) {
-				sel[a] = nil
+			for _, attrs := range rt.topAttributes(rt.SchemaFor(urn)) {
+				for _, a := range attrs {
+					sel[a] = nil
+				}
 			}
 			continue
 		}

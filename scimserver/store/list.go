@@ -123,7 +123,7 @@ func (s *Store) orderedPage(ctx context.Context, d Dir, k *Kind, q Query) (*Page
 	page := &Page{TotalResults: total, Resources: []map[string]any{}}
 	finder := s.groupFinder(d)
 	for _, id := range ids {
-		obj, err := s.get(ctx, s.Client, d, k, id)
+		obj, err := s.get(ctx, s.Client, d, k, id, readOnly)
 		if err != nil {
 			if e, ok := scimerr.As(err); ok && e.Status == http.StatusNotFound {
 				continue // deleted since the ids were read
@@ -169,7 +169,7 @@ func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) (
 		}
 		value := t.Value.(string)
 		if name == "id" {
-			obj, err := s.get(ctx, s.Client, d, k, value)
+			obj, err := s.get(ctx, s.Client, d, k, value, readOnly)
 			if err != nil {
 				return nil, nil //nolint:nilerr // an unknown id matches nothing
 			}
