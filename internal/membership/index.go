@@ -48,6 +48,10 @@ type indexed struct {
 	rv uint64
 	// group is a shard's group.
 	group handle
+	// object is a group's cached object, shared with the informer and never
+	// modified: read-only readers take groups from here (Group) instead of
+	// copying them out of the cache.
+	object *identityv1alpha1.ScimGroup
 }
 
 // ShardRef is a shard that holds a member, and the group it belongs to.
@@ -89,6 +93,16 @@ func (x *Index) Synced(ns, name, rv string) bool {
 	return ok && e.rv >= want
 }
 
+// Group returns the group ns/name as the index last saw it, nil if it does
+// not know it. The object is the informer's: it must not be modified.
+func (x *Index) Group(ns, name string) *identityv1alpha1.ScimGroup {
+	if x == nil {
+		return nil
+	}
+	e, _ := x.entry(ns, name, false)
+	return e.object
+}
+
 // HasShard reports whether the index has seen the shard ns/name. Shards
 // never change, so having seen one is having seen all of it.
 func (x *Index) HasShard(ns, name string) bool {
@@ -119,7 +133,7 @@ func (x *Index) GroupHandler() toolscache.ResourceEventHandler {
 		if !ok {
 			return indexed{}, false
 		}
-		e := indexed{members: make([]handle, 0, len(g.Spec.Members))}
+		e := indexed{members: make([]handle, 0, len(g.Spec.Members)), object: g}
 		for _, m := range g.Spec.Members {
 			e.members = append(e.members, unique.Make(m.Value))
 		}
@@ -195,7 +209,7 @@ func (x *Index) set(ns string, obj handle, e indexed, shard bool) {
 	old, known := objs[obj]
 	if known && slices.Equal(old.members, e.members) {
 		// Most updates (status, compaction bookkeeping) keep the members.
-		old.rv = e.rv
+		old.rv, old.object = e.rv, e.object
 		objs[obj] = old
 		return
 	}

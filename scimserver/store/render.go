@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,9 +21,13 @@ func (s *Store) render(ctx context.Context, d Dir, k *Kind, obj client.Object) (
 	return s.renderWith(ctx, d, k, obj, s.groupFinder(d))
 }
 
-// groupFinder finds the groups of a directory's users and groups. Read-only:
-// only names are read, so large groups are not copied.
+// groupFinder finds the groups of a directory's users and groups, read-only:
+// groups are taken from the membership index, nothing is copied. Without an
+// index (unit tests) they are read from the cache.
 func (s *Store) groupFinder(d Dir) *pageGroups {
+	if s.Members != nil {
+		return &pageGroups{finder: membership.NewReadOnlyFinder(s.Members, d.Namespace), shared: &s.entries}
+	}
 	return &pageGroups{finder: membership.NewFinder(s.Client, s.Members, d.Namespace, client.UnsafeDisableDeepCopy)}
 }
 
@@ -32,33 +37,84 @@ func (s *Store) groupFinder(d Dir) *pageGroups {
 type pageGroups struct {
 	finder  *membership.Finder
 	entries map[pageGroupKey]map[string]any
+	// shared keeps elements across responses; set when the finder's groups
+	// come from the membership index, which holds each group's latest state.
+	shared *groupEntries
 }
 
+// pageGroupKey names a group's element: its resource version marks the
+// group's state, without holding on to the object.
 type pageGroupKey struct {
-	name   string
-	direct bool
+	name, rv string
+	direct   bool
 }
 
 func (p *pageGroups) entry(d Dir, g *identityv1alpha1.ScimGroup, direct bool) map[string]any {
-	key := pageGroupKey{g.Name, direct}
+	key := pageGroupKey{g.Name, g.ResourceVersion, direct}
 	if e, ok := p.entries[key]; ok {
 		return e
 	}
-	typ := "indirect"
-	if direct {
-		typ = "direct"
+	var e map[string]any
+	if p.shared != nil {
+		e = p.shared.get(d.BaseURL, key)
 	}
-	e := map[string]any{
-		"value":   g.Name,
-		"display": g.Spec.DisplayName,
-		"type":    typ,
-		"$ref":    d.BaseURL + "/Groups/" + g.Name,
+	if e == nil {
+		typ := "indirect"
+		if direct {
+			typ = "direct"
+		}
+		e = map[string]any{
+			"value":   g.Name,
+			"display": g.Spec.DisplayName,
+			"type":    typ,
+			"$ref":    d.BaseURL + "/Groups/" + g.Name,
+		}
+		if p.shared != nil {
+			p.shared.put(d.BaseURL, key, e)
+		}
 	}
 	if p.entries == nil {
 		p.entries = map[pageGroupKey]map[string]any{}
 	}
 	p.entries[key] = e
 	return e
+}
+
+// groupEntries keeps the `groups` elements of users across responses, by
+// base URL, group and resource version. A page of 100 users names hundreds
+// of groups, and building their elements anew was a large part of what
+// every page allocated. A group's update brings a new resource version, so a
+// stale element is never found again; it only waits for the next clearing,
+// which bounds the memory to maxGroupEntries small elements (a few MiB).
+type groupEntries struct {
+	mu sync.RWMutex
+	m  map[string]map[pageGroupKey]map[string]any
+	n  int
+}
+
+const maxGroupEntries = 20000
+
+func (c *groupEntries) get(base string, key pageGroupKey) map[string]any {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[base][key]
+}
+
+func (c *groupEntries) put(base string, key pageGroupKey, e map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n >= maxGroupEntries || c.m == nil {
+		c.m, c.n = map[string]map[pageGroupKey]map[string]any{}, 0
+	}
+	byKey := c.m[base]
+	if byKey == nil {
+		byKey = map[pageGroupKey]map[string]any{}
+		c.m[base] = byKey
+	}
+	if _, ok := byKey[key]; !ok {
+		byKey[key] = e
+		c.n++
+	}
 }
 
 // renderWith renders obj. A user's computed `groups` (the one attribute that

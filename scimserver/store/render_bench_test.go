@@ -2,39 +2,18 @@ package store
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/internal/jsonenc"
 	"github.com/scim-operator/scim-operator/internal/membership"
 	scimschema "github.com/scim-operator/scim-operator/scimserver/schema"
 )
-
-// groupReader serves cached groups by name, as the informer cache does
-// with UnsafeDisableDeepCopy (a struct copy into the caller's object).
-type groupReader map[string]*identityv1alpha1.ScimGroup
-
-func (r groupReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
-	g, ok := r[key.Name]
-	if !ok {
-		return apierrors.NewNotFound(schema.GroupResource{Resource: "scimgroups"}, key.Name)
-	}
-	*obj.(*identityv1alpha1.ScimGroup) = *g
-	return nil
-}
-
-func (r groupReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
-	return fmt.Errorf("not supported")
-}
 
 func benchUser(i int) *identityv1alpha1.ScimUser {
 	active := true
@@ -66,7 +45,6 @@ func BenchmarkListPageRender(b *testing.B) {
 	}
 	x := membership.NewIndex()
 	h := x.GroupHandler()
-	groups := groupReader{}
 	addGroup := func(name string, members []*identityv1alpha1.ScimUser) {
 		g := &identityv1alpha1.ScimGroup{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "dir", Name: name, ResourceVersion: "1"},
@@ -75,7 +53,6 @@ func BenchmarkListPageRender(b *testing.B) {
 		for _, u := range members {
 			g.Spec.Members = append(g.Spec.Members, identityv1alpha1.Member{Value: u.Name, Type: identityv1alpha1.MemberUser})
 		}
-		groups[name] = g
 		h.OnAdd(g, true)
 	}
 	addGroup("all-employees", users)
@@ -87,13 +64,13 @@ func BenchmarkListPageRender(b *testing.B) {
 		}
 		addGroup(fmt.Sprintf("g-%04d", k), members)
 	}
-	s := &Store{}
+	s := &Store{Members: x}
 	d := Dir{Namespace: "dir", BaseURL: "https://scim.example.com/dir/v2"}
 	var buf bytes.Buffer
 	var scratch []byte
 	b.ReportAllocs()
 	for b.Loop() {
-		finder := &pageGroups{finder: membership.NewFinder(groups, x, d.Namespace)}
+		finder := s.groupFinder(d)
 		buf.Reset()
 		for _, u := range users {
 			res, err := s.renderWith(b.Context(), d, Users, u, finder)

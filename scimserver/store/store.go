@@ -73,6 +73,8 @@ type Store struct {
 	// (EnableOrder); until then unfiltered pages read the whole cache.
 	order   order
 	ordered bool
+	// entries holds users' `groups` elements across responses.
+	entries groupEntries
 
 	eventMu     sync.Mutex
 	eventLimits map[string]*rate.Limiter
