@@ -103,6 +103,13 @@ func (x *Index) Group(ns, name string) *identityv1alpha1.ScimGroup {
 	return e.object
 }
 
+// Deleted reports whether the index has seen the group ns/name deleted, or
+// marked for deletion.
+func (x *Index) Deleted(ns, name string) bool {
+	g := x.Group(ns, name)
+	return g == nil || !g.DeletionTimestamp.IsZero()
+}
+
 // HasShard reports whether the index has seen the shard ns/name. Shards
 // never change, so having seen one is having seen all of it.
 func (x *Index) HasShard(ns, name string) bool {

@@ -466,22 +466,23 @@ func (s *Store) waitSynced(ctx context.Context, k *Kind, obj client.Object, dele
 		cached := k.newObj()
 		// Polled every millisecond: only metadata is read, nothing copied.
 		err := s.Client.Get(ctx, key, cached, client.UnsafeDisableDeepCopy)
+		// Users' groups are read from the membership index, which follows
+		// the cache a moment later: a group write waits for it too.
+		skipIndex := k != Groups || s.Members == nil
 		if apierrors.IsNotFound(err) {
-			return deleted, nil
+			return deleted && (skipIndex || s.Members.Deleted(key.Namespace, key.Name)), nil
 		}
 		if err != nil {
 			return false, nil
 		}
 		if deleted {
 			// A finalizer may hold the object: being deleted is enough.
-			return cached.GetDeletionTimestamp() != nil, nil
+			return cached.GetDeletionTimestamp() != nil && (skipIndex || s.Members.Deleted(key.Namespace, key.Name)), nil
 		}
 		if olderThan(cached, obj) {
 			return false, nil
 		}
-		// A user's groups are read from the membership index, which follows
-		// the cache a moment later.
-		return k != Groups || s.Members == nil || s.Members.Synced(key.Namespace, key.Name, cached.GetResourceVersion()), nil
+		return skipIndex || s.Members.Synced(key.Namespace, key.Name, cached.GetResourceVersion()), nil
 	})
 	return err == nil
 }
