@@ -81,7 +81,9 @@ func (d *deferredStatus) due(busy bool, now time.Time) []types.NamespacedName {
 	for k := range d.keys {
 		out = append(out, k)
 	}
-	clear(d.keys)
+	// A new map, not clear: a Go map keeps the buckets of its largest size,
+	// and after a 100,000-user import those were ~6 MB of live heap.
+	d.keys = map[types.NamespacedName]struct{}{}
 	d.sending += len(out)
 	d.gauge()
 	return out

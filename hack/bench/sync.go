@@ -32,6 +32,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -773,7 +774,19 @@ func (b *bench) syncReads(ctx context.Context, d *scimDir, p *syncPlan, r *syncR
 	}
 	for _, k := range kinds {
 		progress("(g) reads: %d × %s (after %d warm-up)", o.syncQueries, k.name, o.warmupQueries)
-		lat, err := timeQueries(o.syncQueries, o.warmupQueries, k.q)
+		var slow []slowQuery
+		q := func() (time.Duration, error) {
+			at := sinceStart()
+			took, err := k.q()
+			if took > slowQueryAt {
+				slow = append(slow, slowQuery{at, took})
+			}
+			return took, err
+		}
+		lat, err := timeQueries(o.syncQueries, o.warmupQueries, q)
+		if len(slow) > 0 {
+			progress("(g) %s: %d over %s, at (s since the process started, as GODEBUG=gctrace=1 prints): %v", k.name, len(slow), slowQueryAt, slow)
+		}
 		if err != nil {
 			return fmt.Errorf("(g) %s: %w", k.name, err)
 		}
@@ -785,6 +798,32 @@ func (b *bench) syncReads(ctx context.Context, d *scimDir, p *syncPlan, r *syncR
 		progress("(g) %s: p50 %s p99 %s", k.name, ms(lat.p(50)), ms(lat.p(99)))
 	}
 	return nil
+}
+
+// slowQueryAt is the latency from which a read of (g) is listed with the
+// moment it started, to be set beside the garbage collector's cycles.
+const slowQueryAt = 15 * time.Millisecond
+
+type slowQuery struct{ at, took time.Duration }
+
+func (q slowQuery) String() string { return fmt.Sprintf("%.3f:%s", q.at.Seconds(), ms(q.took)) }
+
+// sinceStart is the time since this process started, from /proc (the
+// runtime's own clock, which gctrace prints, starts a few ms later).
+func sinceStart() time.Duration {
+	stat, err1 := os.ReadFile("/proc/self/stat")
+	uptime, err2 := os.ReadFile("/proc/uptime")
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	// Field 22 of stat, counted after the command's closing parenthesis.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	ticks, _ := strconv.ParseFloat(f[19], 64)
+	up, _ := strconv.ParseFloat(strings.Fields(string(uptime))[0], 64)
+	return time.Duration((up - ticks/100) * float64(time.Second)) // USER_HZ is 100 on Linux
 }
 
 // syncRaw writes the same objects straight to the API server: the users,
