@@ -54,14 +54,11 @@ func (v directoryView) user(ctx context.Context, ref identityv1alpha1.UserRef) (
 	if ref.ExternalID != "" {
 		field, value = index.UserExternalID, ref.ExternalID
 	}
-	var list identityv1alpha1.ScimUserList
-	if err := v.c.List(ctx, &list, client.InNamespace(v.ns), client.MatchingFields{field: value}); err != nil {
+	users, err := index.Users(ctx, v.c, v.ns, field, value)
+	if err != nil || len(users) == 0 {
 		return nil, err
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
-	}
-	return &list.Items[0], nil
+	return &users[0], nil
 }
 
 func (v directoryView) userByID(ctx context.Context, id string) (*identityv1alpha1.ScimUser, error) {

@@ -125,13 +125,13 @@ func (a *Authorizer) usersNamed(ctx context.Context, dir *identityv1alpha1.ScimD
 	case identityv1alpha1.UsernameFromPrimaryEmail:
 		field = index.UserEmail
 	}
-	var list identityv1alpha1.ScimUserList
-	if err := a.Reader.List(ctx, &list, client.InNamespace(dir.Spec.Namespace), client.MatchingFields{field: value}, noCopy); err != nil {
+	users, err := index.Users(ctx, a.Reader, dir.Spec.Namespace, field, value, noCopy)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]*identityv1alpha1.ScimUser, 0, len(list.Items))
-	for i := range list.Items {
-		u := &list.Items[i]
+	out := make([]*identityv1alpha1.ScimUser, 0, len(users))
+	for i := range users {
+		u := &users[i]
 		if dir.Spec.Kubernetes.UsernameFrom == identityv1alpha1.UsernameFromPrimaryEmail && !strings.EqualFold(primaryEmail(u), name) {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/internal/membership"
 	"github.com/scim-operator/scim-operator/scimserver/filter"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
@@ -195,10 +196,18 @@ func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) (
 			return out, nil
 		}
 		list := k.newList()
-		if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{ix.key: value}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{ix.key: index.Key(ix.key, value)}, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, apiError(err)
 		}
-		return k.items(list), nil
+		// A user index answers with a bucket of users: keep those with value.
+		objs := k.items(list)
+		out := objs[:0]
+		for _, o := range objs {
+			if index.Matches(ix.key, o, value) {
+				out = append(out, o)
+			}
+		}
+		return out, nil
 	}
 	list := k.newList()
 	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.UnsafeDisableDeepCopy); err != nil {

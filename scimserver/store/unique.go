@@ -7,6 +7,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
@@ -84,11 +85,11 @@ func (s *Store) reserve(ctx context.Context, d Dir, k *Kind, name, id string) (r
 // ownerInCache returns the id of a cached live object that already has name.
 func (s *Store) ownerInCache(ctx context.Context, d Dir, k *Kind, name string) (string, error) {
 	list := k.newList()
-	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{k.uniqueIndex: fold(name)}); err != nil {
+	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{k.uniqueIndex: index.Key(k.uniqueIndex, fold(name))}); err != nil {
 		return "", err
 	}
 	for _, o := range k.items(list) {
-		if o.GetDeletionTimestamp() == nil {
+		if o.GetDeletionTimestamp() == nil && index.Matches(k.uniqueIndex, o, fold(name)) {
 			return o.GetName(), nil
 		}
 	}

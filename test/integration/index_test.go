@@ -69,9 +69,9 @@ func TestIndexScopes(t *testing.T) {
 		opts []client.ListOption
 		want int
 	}{
-		{"userName in the namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace(ns), client.MatchingFields{index.UserName: index.Fold("ANN@example.com")}}, 1},
-		{"externalId in the namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace(ns), client.MatchingFields{index.UserExternalID: "ext-ann"}}, 1},
-		{"userName in another namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace("other"), client.MatchingFields{index.UserName: index.Fold("ann@example.com")}}, 0},
+		{"userName in the namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace(ns), client.MatchingFields{index.UserName: index.Key(index.UserName, index.Fold("ANN@example.com"))}}, 1},
+		{"externalId in the namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace(ns), client.MatchingFields{index.UserExternalID: index.Key(index.UserExternalID, "ext-ann")}}, 1},
+		{"userName in another namespace", &identityv1alpha1.ScimUserList{}, []client.ListOption{client.InNamespace("other"), client.MatchingFields{index.UserName: index.Key(index.UserName, index.Fold("ann@example.com"))}}, 0},
 		{"an account's user across namespaces", &identityv1alpha1.AppAccountList{}, []client.ListOption{client.MatchingFields{index.AccountUser: "u1"}}, 1},
 		{"another user across namespaces", &identityv1alpha1.AppAccountList{}, []client.ListOption{client.MatchingFields{index.AccountUser: "u2"}}, 0},
 	}
