@@ -5,6 +5,8 @@
 // Keys are exported so callers pass the same constant to client.MatchingFields.
 // Values of case-insensitive SCIM attributes (userName, emails, displayName)
 // are stored lower-cased; callers lower-case the value they look up with Fold.
+// The user indexes are bucketed (see userBuckets): look users up with Users,
+// or with Key and Matches.
 package index
 
 import (
