@@ -22,6 +22,8 @@ package main
 //     the Go heap after a GC, with the cache at that size.
 //  5. Reads: eq filters on userName, externalId, emails (Entra's value-path
 //     form) and group displayName, and list pages of 100 at random offsets.
+//     Reads over slowQueryAt are listed with their start time, to be set
+//     beside GODEBUG=gctrace=1's collections.
 //  6. Revocation at scale: a user in 50 groups deactivated over SCIM, timed
 //     as in (e).
 //  7. Raw: the same number of ScimUsers and ScimGroups (groups with their
