@@ -50,7 +50,7 @@ func TestGroupElementsFollowTheGroupsVersion(t *testing.T) {
 
 	var c groupEntries
 	for i := range maxGroupEntries + 10 {
-		c.put(d.BaseURL, pageGroupKey{name: "g", rv: string(rune('a' + i%26)) + string(rune(i)), direct: true}, map[string]any{})
+		c.put(d.BaseURL, pageGroupKey{name: "g", rv: string(rune('a'+i%26)) + string(rune(i)), direct: true}, map[string]any{})
 	}
 	if c.n > maxGroupEntries {
 		t.Fatalf("%d elements kept, bound is %d", c.n, maxGroupEntries)
