@@ -26,20 +26,17 @@ func (s *Store) render(ctx context.Context, d Dir, k *Kind, obj client.Object) (
 // index (unit tests) they are read from the cache.
 func (s *Store) groupFinder(d Dir) *pageGroups {
 	if s.Members != nil {
-		return &pageGroups{finder: membership.NewReadOnlyFinder(s.Members, d.Namespace), shared: &s.entries}
+		return &pageGroups{finder: membership.NewReadOnlyFinder(s.Members, d.Namespace), entries: &s.entries}
 	}
-	return &pageGroups{finder: membership.NewFinder(s.Client, s.Members, d.Namespace, client.UnsafeDisableDeepCopy)}
+	return &pageGroups{finder: membership.NewFinder(s.Client, s.Members, d.Namespace, client.UnsafeDisableDeepCopy), entries: &s.entries}
 }
 
-// pageGroups computes users' `groups` for one response. The users of a list
-// page share most of their groups, so each group's element is built once
-// and shared by every user that has it: responses only read them.
+// pageGroups computes users' `groups` for one response. Each group's
+// element is built once and shared by every user that has it, in this
+// response and the next ones: responses only read them.
 type pageGroups struct {
 	finder  *membership.Finder
-	entries map[pageGroupKey]map[string]any
-	// shared keeps elements across responses; set when the finder's groups
-	// come from the membership index, which holds each group's latest state.
-	shared *groupEntries
+	entries *groupEntries
 }
 
 // pageGroupKey names a group's element: its resource version marks the
@@ -51,32 +48,20 @@ type pageGroupKey struct {
 
 func (p *pageGroups) entry(d Dir, g *identityv1alpha1.ScimGroup, direct bool) map[string]any {
 	key := pageGroupKey{g.Name, g.ResourceVersion, direct}
-	if e, ok := p.entries[key]; ok {
+	if e := p.entries.get(d.BaseURL, key); e != nil {
 		return e
 	}
-	var e map[string]any
-	if p.shared != nil {
-		e = p.shared.get(d.BaseURL, key)
+	typ := "indirect"
+	if direct {
+		typ = "direct"
 	}
-	if e == nil {
-		typ := "indirect"
-		if direct {
-			typ = "direct"
-		}
-		e = map[string]any{
-			"value":   g.Name,
-			"display": g.Spec.DisplayName,
-			"type":    typ,
-			"$ref":    d.BaseURL + "/Groups/" + g.Name,
-		}
-		if p.shared != nil {
-			p.shared.put(d.BaseURL, key, e)
-		}
+	e := map[string]any{
+		"value":   g.Name,
+		"display": g.Spec.DisplayName,
+		"type":    typ,
+		"$ref":    d.BaseURL + "/Groups/" + g.Name,
 	}
-	if p.entries == nil {
-		p.entries = map[pageGroupKey]map[string]any{}
-	}
-	p.entries[key] = e
+	p.entries.put(d.BaseURL, key, e)
 	return e
 }
 
