@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -165,6 +166,9 @@ func NewCluster(t *testing.T, opts ClusterOptions) *Cluster {
 		t.Fatal(err)
 	}
 	c.Env.ControlPlane.GetAPIServer().CertDir = apiDir
+	// StartAPIServer brings it back on the same port; see freeAddr for why envtest's own pick
+	// (from the ephemeral range) is not used.
+	c.Env.ControlPlane.GetAPIServer().SecurePort = restartablePort(t)
 	// Stopping waits for the kube-apiserver's graceful shutdown, which can take a while with
 	// clients' watches open on a busy machine.
 	c.Env.ControlPlaneStopTimeout = 2 * time.Minute
@@ -743,14 +747,57 @@ func argMap(args []string) map[string]string {
 	return out
 }
 
+// freeAddr returns a free 127.0.0.1 address for a process that is killed and started again on
+// the same port. The port is taken from below the kernel's ephemeral range: a port inside that
+// range can be handed to an outgoing connection as its source port while the process is down,
+// and the restart then fails with "address already in use" (it did, in CI, under the chaos test's
+// load). Ports are never handed out twice by one test binary.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(restartablePort(t)))
+}
+
+var handedPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
+// restartablePorts is the range restartablePort picks from: [10000, start of the ephemeral range).
+func restartablePorts() (low, high int) {
+	high = 32768 // Linux's default start of net.ipv4.ip_local_port_range
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				high = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return 10000, high
+}
+
+func restartablePort(t *testing.T) int {
+	t.Helper()
+	low, high := restartablePorts()
+	if high-low < 1000 {
+		t.Fatalf("the ephemeral port range starts at %d, leaving no room below it for the test's ports", high)
+	}
+	handedPorts.Lock()
+	defer handedPorts.Unlock()
+	for range 200 {
+		p := low + rand.IntN(high-low)
+		if handedPorts.m[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		handedPorts.m[p] = true
+		return p
+	}
+	t.Fatalf("no free port in [%d, %d) after 200 tries", low, high)
+	return 0
 }
 
 func stderrOf(err error) string {
