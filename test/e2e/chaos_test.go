@@ -154,6 +154,11 @@ func TestNoLostOrPhantomWritesWhileTheOperatorIsKilled(t *testing.T) {
 			o.op.Start(t)
 			// The next kill comes after this replica served again.
 			for {
+				if !o.op.Running() {
+					// Not t.Fatalf: this is not the test's goroutine.
+					t.Errorf("the restarted operator exited (%v)", o.op.ExitErr())
+					return
+				}
 				resp, err := o.c.Plain.Get(o.op.ReadyURL)
 				if err == nil {
 					resp.Body.Close()
