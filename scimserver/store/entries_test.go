@@ -50,9 +50,9 @@ func TestGroupElementsFollowTheGroupsVersion(t *testing.T) {
 
 	var c groupEntries
 	for i := range maxGroupEntries + 10 {
-		c.put(d.BaseURL, pageGroupKey{name: "g", rv: string(rune('a'+i%26)) + string(rune(i)), direct: true}, map[string]any{})
+		c.put(pageGroupKey{base: d.BaseURL, name: "g", rv: string(rune('a'+i%26)) + string(rune(i)), direct: true}, map[string]any{})
 	}
-	if c.n > maxGroupEntries {
-		t.Fatalf("%d elements kept, bound is %d", c.n, maxGroupEntries)
+	if len(c.m) > maxGroupEntries {
+		t.Fatalf("%d elements kept, bound is %d", len(c.m), maxGroupEntries)
 	}
 }

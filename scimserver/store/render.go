@@ -39,16 +39,17 @@ type pageGroups struct {
 	entries *groupEntries
 }
 
-// pageGroupKey names a group's element: its resource version marks the
-// group's state, without holding on to the object.
+// pageGroupKey names a group's element: the directory's base URL (part of
+// the element's $ref), the group and its resource version, which marks the
+// group's state without holding on to the object.
 type pageGroupKey struct {
-	name, rv string
-	direct   bool
+	base, name, rv string
+	direct         bool
 }
 
 func (p *pageGroups) entry(d Dir, g *identityv1alpha1.ScimGroup, direct bool) map[string]any {
-	key := pageGroupKey{g.Name, g.ResourceVersion, direct}
-	if e := p.entries.get(d.BaseURL, key); e != nil {
+	key := pageGroupKey{d.BaseURL, g.Name, g.ResourceVersion, direct}
+	if e := p.entries.get(key); e != nil {
 		return e
 	}
 	typ := "indirect"
@@ -61,44 +62,37 @@ func (p *pageGroups) entry(d Dir, g *identityv1alpha1.ScimGroup, direct bool) ma
 		"type":    typ,
 		"$ref":    d.BaseURL + "/Groups/" + g.Name,
 	}
-	p.entries.put(d.BaseURL, key, e)
+	p.entries.put(key, e)
 	return e
 }
 
-// groupEntries keeps the `groups` elements of users across responses, by
-// base URL, group and resource version. A page of 100 users names hundreds
-// of groups, and building their elements anew was a large part of what
-// every page allocated. A group's update brings a new resource version, so a
-// stale element is never found again; it only waits for the next clearing,
-// which bounds the memory to maxGroupEntries small elements (a few MiB).
+// groupEntries keeps the `groups` elements of users across responses. A
+// page of 100 users names hundreds of groups, and building their elements
+// anew was a large part of what every page allocated. A group's update
+// brings a new resource version, so a stale element is never found again; it
+// only waits for the next clearing, which bounds the memory to
+// maxGroupEntries small elements (a few MiB).
 type groupEntries struct {
 	mu sync.RWMutex
-	m  map[string]map[pageGroupKey]map[string]any
-	n  int
+	m  map[pageGroupKey]map[string]any
 }
 
 const maxGroupEntries = 20000
 
-func (c *groupEntries) get(base string, key pageGroupKey) map[string]any {
+func (c *groupEntries) get(key pageGroupKey) map[string]any {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.m[base][key]
+	return c.m[key]
 }
 
-func (c *groupEntries) put(base string, key pageGroupKey, e map[string]any) {
+func (c *groupEntries) put(key pageGroupKey, e map[string]any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n >= maxGroupEntries || c.m == nil {
-		c.m, c.n = map[string]map[pageGroupKey]map[string]any{}, 0
+	if len(c.m) >= maxGroupEntries || c.m == nil {
+		c.m = map[pageGroupKey]map[string]any{}
 	}
-	byKey := c.m[base]
-	if byKey == nil {
-		byKey = map[pageGroupKey]map[string]any{}
-		c.m[base] = byKey
-	}
-	if _, ok := byKey[key]; !ok {
-		byKey[key] = e
-		c.n++
+	if _, ok := c.m[key]; !ok {
+		c.m[key] = e
 	}
 }
 
