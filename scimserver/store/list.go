@@ -195,25 +195,35 @@ func (s *Store) candidates(ctx context.Context, d Dir, k *Kind, f filter.Expr) (
 			}
 			return out, nil
 		}
-		list := k.newList()
-		if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{ix.key: index.Key(ix.key, value)}, client.UnsafeDisableDeepCopy); err != nil {
+		objs, err := s.lookup(ctx, d, k, ix.key, value)
+		if err != nil {
 			return nil, apiError(err)
 		}
-		// A user index answers with a bucket of users: keep those with value.
-		objs := k.items(list)
-		out := objs[:0]
-		for _, o := range objs {
-			if index.Matches(ix.key, o, value) {
-				out = append(out, o)
-			}
-		}
-		return out, nil
+		return objs, nil
 	}
 	list := k.newList()
 	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, apiError(err)
 	}
 	return k.items(list), nil
+}
+
+// lookup returns the cached objects of d whose index key holds value (in the
+// index's normal form), shared with the cache: read them, never modify them.
+func (s *Store) lookup(ctx context.Context, d Dir, k *Kind, key, value string) ([]client.Object, error) {
+	list := k.newList()
+	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{key: index.Key(key, value)}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	// A user index answers with a bucket of users: keep those with value.
+	objs := k.items(list)
+	out := objs[:0]
+	for _, o := range objs {
+		if index.Matches(key, o, value) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
 }
 
 // selectPage reorders rows so that rows[lo:hi] hold, sorted, what a full sort

@@ -5,9 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/scim-operator/scim-operator/internal/index"
 	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
@@ -84,12 +81,12 @@ func (s *Store) reserve(ctx context.Context, d Dir, k *Kind, name, id string) (r
 
 // ownerInCache returns the id of a cached live object that already has name.
 func (s *Store) ownerInCache(ctx context.Context, d Dir, k *Kind, name string) (string, error) {
-	list := k.newList()
-	if err := s.Client.List(ctx, list, client.InNamespace(d.Namespace), client.MatchingFields{k.uniqueIndex: index.Key(k.uniqueIndex, fold(name))}); err != nil {
+	objs, err := s.lookup(ctx, d, k, k.uniqueIndex, fold(name))
+	if err != nil {
 		return "", err
 	}
-	for _, o := range k.items(list) {
-		if o.GetDeletionTimestamp() == nil && index.Matches(k.uniqueIndex, o, fold(name)) {
+	for _, o := range objs {
+		if o.GetDeletionTimestamp() == nil {
 			return o.GetName(), nil
 		}
 	}
