@@ -93,7 +93,10 @@ func run(sizeList string, updates int) error {
 	if err != nil {
 		return err
 	}
-	cpu := apiServerCPU(env.ControlPlane.GetAPIServer().CertDir)
+	cpu, err := apiServerCPU(env.ControlPlane.GetAPIServer().CertDir)
+	if err != nil {
+		return err
+	}
 	id := func(i int) string { return fmt.Sprintf("0f8fad5b-d9cb-469f-a165-%012d", i) }
 	ctx := context.Background()
 
@@ -153,21 +156,13 @@ func run(sizeList string, updates int) error {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
 // apiServerCPU returns a reader of the user+system CPU time of the
-// kube-apiserver started with certDir (the process envtest does not expose).
-func apiServerCPU(certDir string) func() time.Duration {
-	want := "--cert-dir=" + certDir
-	var stat string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(data), "\x00")
-		if filepath.Base(args[0]) == "kube-apiserver" && slices.Contains(args, want) {
-			stat = filepath.Join(filepath.Dir(p), "stat")
-		}
+// kube-apiserver started with certDir.
+func apiServerCPU(certDir string) (func() time.Duration, error) {
+	pid := testenv.APIServerPID(certDir)
+	if pid == 0 {
+		return nil, fmt.Errorf("no kube-apiserver process with --cert-dir=%s", certDir)
 	}
+	stat := filepath.Join("/proc", strconv.Itoa(pid), "stat")
 	return func() time.Duration {
 		data, err := os.ReadFile(stat)
 		if err != nil {
@@ -181,5 +176,5 @@ func apiServerCPU(certDir string) func() time.Duration {
 		utime, _ := strconv.ParseFloat(f[11], 64)
 		stime, _ := strconv.ParseFloat(f[12], 64)
 		return time.Duration((utime + stime) * float64(10*time.Millisecond)) // USER_HZ is 100 on Linux
-	}
+	}, nil
 }

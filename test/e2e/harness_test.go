@@ -227,22 +227,10 @@ func (c *Cluster) StopAPIServer(t *testing.T) {
 // up to a minute for clients' requests); StartAPIServer starts it again.
 func (c *Cluster) KillAPIServer(t *testing.T) {
 	t.Helper()
-	// envtest does not expose the process; it is the one started with this cluster's cert-dir.
-	want := "--cert-dir=" + c.Env.ControlPlane.GetAPIServer().CertDir
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	pid := 0
-	for _, p := range procs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(data), "\x00")
-		if filepath.Base(args[0]) == "kube-apiserver" && slices.Contains(args, want) {
-			pid, _ = strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		}
-	}
+	certDir := c.Env.ControlPlane.GetAPIServer().CertDir
+	pid := testenv.APIServerPID(certDir)
 	if pid == 0 {
-		t.Fatalf("no kube-apiserver process with %s", want)
+		t.Fatalf("no kube-apiserver process with --cert-dir=%s", certDir)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("killing the kube-apiserver: %v", err)
