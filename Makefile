@@ -67,7 +67,7 @@ test: control-plane verify-generated vet test-chart test-e2e ## Run every test: 
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZTIME each.
-	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' scimserver); do \
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' api scimserver internal); do \
 		pkg=./$$(dirname $$f); \
 		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
 			echo "fuzz $$pkg $$t"; $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \

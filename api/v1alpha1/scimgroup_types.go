@@ -24,21 +24,44 @@ const (
 	MemberGroup MemberType = "Group"
 )
 
-// Member is one member of a ScimGroup.
+// Member is one member of a ScimGroup. It is stored as one string, the way a
+// resource.Quantity is, not as an object: the kube-apiserver decodes,
+// validates and converts an object per member on every write of a member
+// list, and a list of 1,000 objects costs it about three times the CPU of
+// 1,000 strings (docs/performance.md). The forms are
+//
+//	User/<value>                 a user
+//	Group/<value>                a nested group
+//	<value>                      type not known (written without one)
+//	User/<value> (<display>)     any of the above with a display name
+//
+// In <value>, "%", "/" and " " are written %25, %2F and %20, so every
+// member has exactly one form (SCIM ids need none of them). A string that
+// fits none of the forms reads as a member of unknown type with that value,
+// and the legacy object form ({"value", "type", "display"}) is still read.
+// See member_json.go.
+//
+// +kubebuilder:validation:Type=string
+// +kubebuilder:validation:MinLength=1
+// +kubebuilder:validation:MaxLength=1801
 type Member struct {
-	// value is the SCIM id of the member user or group.
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=256
-	Value string `json:"value"`
-	// type is User or Group; empty means User.
-	// +optional
-	Type MemberType `json:"type,omitempty"`
-	// display is the member's display name as the identity provider sent it.
-	// +optional
-	// +kubebuilder:validation:MaxLength=1024
-	Display string `json:"display,omitempty"`
+	// Value is the SCIM id of the member user or group (at most 256 bytes).
+	Value string `json:"-"`
+	// Type is User or Group; empty means User.
+	Type MemberType `json:"-"`
+	// Display is the member's display name as the identity provider sent
+	// it (at most 1,024 bytes).
+	Display string `json:"-"`
 }
+
+const (
+	// MaxMemberValue bounds a member's value, MaxMemberDisplay its display
+	// name. The schema bounds the whole string (1801 = "Group/", a value of
+	// 256 bytes each escaped, " (", 1,024 and ")"); the SCIM server checks
+	// the parts.
+	MaxMemberValue   = 256
+	MaxMemberDisplay = 1024
+)
 
 // ScimGroupSpec holds the RFC 7643 Group attributes.
 type ScimGroupSpec struct {
@@ -51,8 +74,10 @@ type ScimGroupSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	ExternalID string `json:"externalId,omitempty"`
-	// members are users and nested groups, when the group is small. A large
-	// group leaves it empty and holds its members in membership.
+	// members are users and nested groups, when the group is small, each one
+	// string: "User/<id>", "Group/<id>", or "<id>" when the type is not
+	// known, followed by " (<display name>)" when the identity provider sent
+	// one. A large group leaves it empty and holds its members in membership.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=10000
@@ -76,7 +101,8 @@ type GroupMembership struct {
 	// +kubebuilder:validation:MaxItems=2000
 	// +kubebuilder:validation:items:MaxLength=253
 	Shards []string `json:"shards,omitempty"`
-	// added are members added (or changed) since the shards were written.
+	// added are members added (or changed) since the shards were written, in
+	// the form of spec.members.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2000

@@ -19,7 +19,8 @@ type ScimGroupMembersSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Count int32 `json:"count,omitempty"`
-	// members are the members in this shard, sorted by value.
+	// members are the members in this shard, sorted by value, in the form
+	// of a ScimGroup's spec.members ("User/<id>", "Group/<id>", ...).
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2000

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"strings"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
@@ -9,6 +8,7 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/patch"
 	"github.com/scim-operator/scim-operator/scimserver/path"
 	"github.com/scim-operator/scim-operator/scimserver/schema"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
 // memberEdit is one member change of a group PATCH that can be applied as a
@@ -115,18 +115,46 @@ func normaliseMembers(op patch.Operation) ([]identityv1alpha1.Member, error) {
 	return membersOf(out["members"])
 }
 
-// membersOf converts a SCIM members value to Members.
+// membersOf converts a SCIM members value (normalised: a list of objects
+// with string sub-attributes) to Members. The custom resource bounds a
+// member's stored form as a whole, so the parts' limits are checked here,
+// where the error can name them.
 func membersOf(v any) ([]identityv1alpha1.Member, error) {
 	if v == nil {
 		return nil, nil
 	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	list, ok := v.([]any)
+	if !ok {
+		return nil, scimerr.BadRequest(scimerr.InvalidValue, "members must be a list of objects")
 	}
-	var ms []identityv1alpha1.Member
-	if err := json.Unmarshal(raw, &ms); err != nil {
-		return nil, err
+	ms := make([]identityv1alpha1.Member, 0, len(list))
+	for _, e := range list {
+		o, ok := e.(map[string]any)
+		if !ok {
+			return nil, scimerr.BadRequest(scimerr.InvalidValue, "members must be a list of objects")
+		}
+		var m identityv1alpha1.Member
+		var typ string
+		for _, f := range [...]struct {
+			key string
+			dst *string
+		}{{"value", &m.Value}, {"type", &typ}, {"display", &m.Display}} {
+			if x, present := o[f.key]; present && x != nil {
+				s, ok := x.(string)
+				if !ok {
+					return nil, scimerr.BadRequest(scimerr.InvalidValue, "attribute \"members.%s\" must be a string", f.key)
+				}
+				*f.dst = s
+			}
+		}
+		m.Type = identityv1alpha1.MemberType(typ)
+		if len(m.Value) > identityv1alpha1.MaxMemberValue {
+			return nil, scimerr.BadRequest(scimerr.InvalidValue, "a member's value holds at most %d bytes", identityv1alpha1.MaxMemberValue)
+		}
+		if len(m.Display) > identityv1alpha1.MaxMemberDisplay {
+			return nil, scimerr.BadRequest(scimerr.InvalidValue, "a member's display holds at most %d bytes", identityv1alpha1.MaxMemberDisplay)
+		}
+		ms = append(ms, m)
 	}
 	return ms, nil
 }

@@ -2,10 +2,12 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 	"github.com/scim-operator/scim-operator/scimserver/patch"
+	"github.com/scim-operator/scim-operator/scimserver/scimerr"
 )
 
 func TestMemberAddsAndRemovesAreRecognisedAsDeltas(t *testing.T) {
@@ -60,11 +62,32 @@ func TestApplyEditsKeepsOrderAndDedupes(t *testing.T) {
 	u := func(v string) identityv1alpha1.Member { return identityv1alpha1.Member{Value: v} }
 	list := []identityv1alpha1.Member{u("a"), u("b"), u("c")}
 	got := applyEdits(list, []memberEdit{{remove: []string{"b"}}, {add: []identityv1alpha1.Member{u("d"), u("a")}}})
-	if fmt.Sprint(got) != "[{a  } {c  } {d  }]" {
+	if fmt.Sprint(got) != "[a c d]" {
 		t.Fatalf("%v", got)
 	}
 	got = applyEdits(got, []memberEdit{{replace: true, add: []identityv1alpha1.Member{u("z")}}})
-	if fmt.Sprint(got) != "[{z  }]" {
+	if fmt.Sprint(got) != "[z]" {
 		t.Fatalf("%v", got)
+	}
+}
+
+func TestMembersOfChecksWhatTheStoredFormCannot(t *testing.T) {
+	long := strings.Repeat("x", identityv1alpha1.MaxMemberDisplay+1)
+	for _, v := range []any{
+		[]any{map[string]any{"value": "a", "display": long}},
+		[]any{map[string]any{"value": strings.Repeat("a", identityv1alpha1.MaxMemberValue+1)}},
+		[]any{map[string]any{"value": 7.0}},
+		[]any{"a"},
+		"a",
+	} {
+		if _, err := membersOf(v); err == nil {
+			t.Errorf("%.60v: no error", v)
+		} else if e, ok := err.(*scimerr.Error); !ok || e.Status != 400 || e.ScimType != scimerr.InvalidValue {
+			t.Errorf("%.60v: %v, want a 400 invalidValue", v, err)
+		}
+	}
+	ms, err := membersOf([]any{map[string]any{"value": "a", "type": "Group", "display": "A"}, map[string]any{"value": "b"}})
+	if err != nil || fmt.Sprint(ms) != "[Group/a (A) b]" {
+		t.Fatalf("%v, %v", ms, err)
 	}
 }

@@ -124,6 +124,15 @@ func (k *Kind) toSCIM(obj client.Object) (map[string]any, error) {
 	}
 	// Where a large group's members are stored is no SCIM attribute.
 	delete(res, membershipField)
+	if g, ok := obj.(*identityv1alpha1.ScimGroup); ok && len(g.Spec.Members) > 0 {
+		// A member is stored as one string (identityv1alpha1.Member); SCIM
+		// has it as an object.
+		ms := make([]any, len(g.Spec.Members))
+		for i, m := range g.Spec.Members {
+			ms[i] = memberMap(m)
+		}
+		res["members"] = ms
+	}
 	if ext, ok := res[enterpriseField]; ok {
 		delete(res, enterpriseField)
 		res[schema.EnterpriseUserSchemaURN] = ext
@@ -135,11 +144,18 @@ func (k *Kind) toSCIM(obj client.Object) (map[string]any, error) {
 // and unknown attributes are expected to be gone already (schema.Normalize).
 func (k *Kind) fromSCIM(res map[string]any, obj client.Object) error {
 	in := make(map[string]any, len(res))
+	var members []identityv1alpha1.Member
+	var err error
 	for key, v := range res {
 		switch key {
 		case "id", "meta", "schemas", "groups", membershipField:
 		case schema.EnterpriseUserSchemaURN:
 			in[enterpriseField] = v
+		case "members":
+			// Objects in SCIM, strings in the custom resource: see toSCIM.
+			if members, err = membersOf(v); err != nil {
+				return err
+			}
 		default:
 			in[key] = v
 		}
@@ -151,6 +167,9 @@ func (k *Kind) fromSCIM(res map[string]any, obj client.Object) error {
 	k.resetSpec(obj)
 	if err := json.Unmarshal(raw, k.spec(obj)); err != nil {
 		return scimerr.BadRequest(scimerr.InvalidValue, "%s", jsonDetail(err))
+	}
+	if g, ok := obj.(*identityv1alpha1.ScimGroup); ok {
+		g.Spec.Members = members
 	}
 	return nil
 }

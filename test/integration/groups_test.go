@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
@@ -8,7 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	identityv1alpha1 "github.com/scim-operator/scim-operator/api/v1alpha1"
 )
@@ -40,6 +43,15 @@ func TestNestedGroupsGiveAUserDirectAndIndirectGroups(t *testing.T) {
 	// The member type is found when the client leaves it out, and kept when given.
 	if g := c.group(outerID); len(g.Spec.Members) != 2 || g.Spec.Members[0].Type != identityv1alpha1.MemberGroup || g.Spec.Members[1].Type != identityv1alpha1.MemberUser {
 		t.Fatalf("stored members %+v", g.Spec.Members)
+	}
+	// What kubectl shows: a member is one string, typed.
+	raw := &unstructured.Unstructured{}
+	raw.SetGroupVersionKind(identityv1alpha1.GroupVersion.WithKind("ScimGroup"))
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: c.namespace, Name: outerID}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedStringSlice(raw.Object, "spec", "members"); fmt.Sprint(got) != fmt.Sprint([]string{"Group/" + inner, "User/" + bob}) {
+		t.Fatalf("spec.members as stored: %v", raw.Object["spec"])
 	}
 	top := c.createGroup("top")
 	c.do("PATCH", "/Groups/"+top, patchOps(op("add", "members", []any{map[string]any{"value": outerID}}))).expect(t, 204)

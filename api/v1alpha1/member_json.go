@@ -1,0 +1,167 @@
+package v1alpha1
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// The string form of a Member; see the type's comment.
+
+const (
+	memberTypeSep   = '/'
+	displayOpen     = " ("
+	displayClose    = ')'
+	memberValueSafe = "%/ "
+)
+
+// String returns the member's stored form.
+func (m Member) String() string {
+	var b strings.Builder
+	b.Grow(len(m.Type) + 1 + len(m.Value) + len(m.Display) + 3)
+	if m.Type != "" {
+		b.WriteString(string(m.Type))
+		b.WriteByte(memberTypeSep)
+	}
+	for i := 0; i < len(m.Value); i++ {
+		c := m.Value[i]
+		if strings.IndexByte(memberValueSafe, c) >= 0 {
+			const hex = "0123456789ABCDEF"
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	if m.Display != "" {
+		b.WriteString(displayOpen)
+		b.WriteString(m.Display)
+		b.WriteByte(displayClose)
+	}
+	return b.String()
+}
+
+// ParseMember reads a member's stored form. It accepts every string: one
+// that fits no form is a member of unknown type with that value, so an
+// object edited by hand can never stop the operator from reading its list.
+func ParseMember(s string) Member {
+	var m Member
+	head := s
+	if i := strings.IndexByte(s, ' '); i >= 0 {
+		tail := s[i:]
+		if len(tail) < len(displayOpen)+1 || !strings.HasPrefix(tail, displayOpen) || tail[len(tail)-1] != displayClose {
+			return Member{Value: s}
+		}
+		head, m.Display = s[:i], tail[len(displayOpen):len(tail)-1]
+	}
+	if i := strings.IndexByte(head, memberTypeSep); i >= 0 {
+		switch t := MemberType(head[:i]); t {
+		case MemberUser, MemberGroup:
+			m.Type, head = t, head[i+1:]
+		default:
+			return Member{Value: s}
+		}
+	}
+	m.Value = unescapeValue(head)
+	return m
+}
+
+// unescapeValue undoes String's %XX escapes; a "%" not followed by two hex
+// digits stays as it is.
+func unescapeValue(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if h, ok := unhex(s[i+1]); ok {
+				if l, ok := unhex(s[i+2]); ok {
+					b.WriteByte(h<<4 | l)
+					i += 2
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// MarshalJSON writes the member as its stored form.
+func (m Member) MarshalJSON() ([]byte, error) {
+	s := m.String()
+	if plainJSON(s) {
+		out := make([]byte, 0, len(s)+2)
+		out = append(out, '"')
+		out = append(out, s...)
+		return append(out, '"'), nil
+	}
+	return json.Marshal(s)
+}
+
+// plainJSON reports whether s needs no escaping inside a JSON string (the
+// common case: an id with a type prefix).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// legacyMember is the object form members had before they were strings.
+type legacyMember struct {
+	Value   string     `json:"value"`
+	Type    MemberType `json:"type,omitempty"`
+	Display string     `json:"display,omitempty"`
+}
+
+// UnmarshalJSON reads the stored form, or the legacy object form.
+func (m *Member) UnmarshalJSON(data []byte) error {
+	switch {
+	case len(data) >= 2 && data[0] == '"' && data[len(data)-1] == '"' && plainQuoted(data[1:len(data)-1]):
+		*m = ParseMember(string(data[1 : len(data)-1]))
+		return nil
+	case len(data) > 0 && data[0] == '{':
+		var l legacyMember
+		if err := json.Unmarshal(data, &l); err != nil {
+			return err
+		}
+		*m = Member(l)
+		return nil
+	case string(data) == "null":
+		*m = Member{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	*m = ParseMember(s)
+	return nil
+}
+
+// plainQuoted reports whether the inside of a JSON string has no escapes.
+func plainQuoted(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return false
+		}
+	}
+	return true
+}
