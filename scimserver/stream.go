@@ -10,8 +10,8 @@ import (
 	"github.com/scim-operator/scim-operator/scimserver/store"
 )
 
-// A large group's members come from the store as *store.Members, not as
-// JSON values, and are streamed into the response: a group of 100,000
+// A group's members come from the store as *store.Members, not as JSON
+// values, and are streamed into the response: a group of 100,000
 // members is about 8 MB of JSON, which is written as it is produced instead
 // of being built as 100,000 maps first.
 

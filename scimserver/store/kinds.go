@@ -111,27 +111,26 @@ const enterpriseField = "enterprise"
 // (ScimGroupSpec.Membership), which the store maintains itself.
 const membershipField = "membership"
 
-// toSCIM returns the SCIM attributes held in the object's spec.
+// toSCIM returns the SCIM attributes held in the object's spec, but a
+// group's members.
 //
 // The spec is converted straight to a map by its JSON field names, as a
 // JSON round trip would convert it (the spec has no numbers, which would
 // come out as int64 here and float64 there), without writing and parsing
 // the text: a list page converts 100 users.
 func (k *Kind) toSCIM(obj client.Object) (map[string]any, error) {
-	res, err := runtime.DefaultUnstructuredConverter.ToUnstructured(k.spec(obj))
+	spec := k.spec(obj)
+	if g, ok := obj.(*identityv1alpha1.ScimGroup); ok {
+		// A group's members, inline or in shards, are no plain JSON: render
+		// adds them as Members, which is streamed, and built as SCIM's
+		// objects only when a filter or a PATCH needs them.
+		s := g.Spec
+		s.Members, s.Membership = nil, nil
+		spec = &s
+	}
+	res, err := runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
 	if err != nil {
 		return nil, err
-	}
-	// Where a large group's members are stored is no SCIM attribute.
-	delete(res, membershipField)
-	if g, ok := obj.(*identityv1alpha1.ScimGroup); ok && len(g.Spec.Members) > 0 {
-		// A member is stored as one string (identityv1alpha1.Member); SCIM
-		// has it as an object.
-		ms := make([]any, len(g.Spec.Members))
-		for i, m := range g.Spec.Members {
-			ms[i] = memberMap(m)
-		}
-		res["members"] = ms
 	}
 	if ext, ok := res[enterpriseField]; ok {
 		delete(res, enterpriseField)

@@ -133,22 +133,12 @@ func (s *Store) renderWith(ctx context.Context, d Dir, k *Kind, obj client.Objec
 			}
 		}
 	case *identityv1alpha1.ScimGroup:
-		if o.Spec.Membership != nil {
+		if o.Spec.Membership != nil || len(o.Spec.Members) > 0 {
 			v, err := s.resolveMembers(ctx, d, o)
 			if err != nil {
 				return nil, err
 			}
 			res["members"] = &Members{view: v, baseURL: d.BaseURL}
-		} else if members, ok := res["members"].([]any); ok {
-			for _, m := range members {
-				if mm, ok := m.(map[string]any); ok {
-					endpoint := "Users"
-					if mm["type"] == string(identityv1alpha1.MemberGroup) {
-						endpoint = "Groups"
-					}
-					mm["$ref"] = d.BaseURL + "/" + endpoint + "/" + mm["value"].(string)
-				}
-			}
 		}
 	}
 	schema.SetSchemas(k.RT, res)
