@@ -24,22 +24,10 @@ const (
 	MemberGroup MemberType = "Group"
 )
 
-// Member is one member of a ScimGroup. It is stored as one string, the way a
-// resource.Quantity is, not as an object: the kube-apiserver decodes,
-// validates and converts an object per member on every write of a member
-// list, and a list of 1,000 objects costs it about three times the CPU of
-// 1,000 strings (docs/performance.md). The forms are
-//
-//	User/<value>                 a user
-//	Group/<value>                a nested group
-//	<value>                      type not known (written without one)
-//	User/<value> (<display>)     any of the above with a display name
-//
-// In <value>, "%", "/" and " " are written %25, %2F and %20, so every
-// member has exactly one form (SCIM ids need none of them). A string that
-// fits none of the forms reads as a member of unknown type with that value,
-// and the legacy object form ({"value", "type", "display"}) is still read.
-// See member_json.go.
+// Member is one member of a group, stored as one string: "User/<id>",
+// "Group/<id>", or "<id>" when the type is not known, followed by
+// " (<display name>)" when the identity provider sent one. In <id>, "%",
+// "/" and " " are written %25, %2F and %20.
 //
 // +kubebuilder:validation:Type=string
 // +kubebuilder:validation:MinLength=1
@@ -56,9 +44,9 @@ type Member struct {
 
 const (
 	// MaxMemberValue bounds a member's value, MaxMemberDisplay its display
-	// name. The schema bounds the whole string (1801 = "Group/", a value of
-	// 256 bytes each escaped, " (", 1,024 and ")"); the SCIM server checks
-	// the parts.
+	// name. The schema bounds the whole string (1801 =
+	// "Group/", a value of 256 bytes each escaped, " (", 1,024 and ")");
+	// the SCIM server checks the parts.
 	MaxMemberValue   = 256
 	MaxMemberDisplay = 1024
 )

@@ -189,12 +189,19 @@ func Plan(m *identityv1alpha1.GroupMembership, shards []*identityv1alpha1.ScimGr
 		}
 		p.Replaced = append(p.Replaced, s.Name)
 		for _, x := range s.Spec.Members {
-			if !touched[x.Value] {
+			if !touched[x.Value] && x.Value != "" {
 				p.Pool = append(p.Pool, x)
 			}
 		}
 	}
-	p.Pool = append(p.Pool, m.Added...)
+	// A member without a value is what the API server leaves of a member
+	// stored as an object by an earlier build (see api/v1alpha1's
+	// member_json.go): it names nothing and cannot be written again.
+	for _, a := range m.Added {
+		if a.Value != "" {
+			p.Pool = append(p.Pool, a)
+		}
+	}
 	return p
 }
 

@@ -192,3 +192,15 @@ func TestVersionIgnoresCompactions(t *testing.T) {
 		t.Fatalf("a compaction moved the version to %d", Version(g))
 	}
 }
+
+// What the API server leaves of a member an earlier build stored as an
+// object is a member without a value; a fold drops it instead of failing to
+// write it again, forever.
+func TestPlanDropsMembersWithoutAValue(t *testing.T) {
+	old := shard("old", "", "x")
+	m := identityv1alpha1.GroupMembership{Added: []identityv1alpha1.Member{{}, user("y")}, Removed: []string{"x"}}
+	p := Plan(&m, []*identityv1alpha1.ScimGroupMembers{old})
+	if fmt.Sprint(p.Replaced) != "[old]" || fmt.Sprint(p.Pool) != "[User/y]" {
+		t.Fatalf("replace %v, pool %v", p.Replaced, p.Pool)
+	}
+}

@@ -131,6 +131,9 @@ type Cluster struct {
 type ClusterOptions struct {
 	// Set holds `helm template --set` values.
 	Set []string
+	// CRDDir, when set, holds the CRDs to install instead of config/crd/bases (an earlier
+	// version's, for an upgrade test).
+	CRDDir string
 }
 
 // NewCluster renders the chart (helm from $HELM; the test is skipped without it), starts the local
@@ -156,9 +159,13 @@ func NewCluster(t *testing.T, opts ClusterOptions) *Cluster {
 	// The CRDs come from config/ (the chart's copies are checked against these by test/chart).
 	// The API server's certificates live in a directory of the test's, so that a stopped API
 	// server starts again with the same ones and every kubeconfig stays valid.
+	crds := filepath.Join(repoRoot(), "config", "crd", "bases")
+	if opts.CRDDir != "" {
+		crds = opts.CRDDir
+	}
 	c.Env = &envtest.Environment{
 		BinaryAssetsDirectory: assetsDir(t),
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{crds},
 		ErrorIfCRDPathMissing: true,
 	}
 	apiDir := filepath.Join(c.dir, "kube-apiserver")
