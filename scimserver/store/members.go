@@ -12,9 +12,9 @@ import (
 // Members is the `members` attribute of a group, inline or in shards, in a
 // rendered resource. It is not a []any of maps: a group of 100,000 members
 // would cost that many maps on every read, and a read that excludes members
-// (as identity providers' look-ups do) should cost nothing for them. The HTTP layer
-// streams it (WriteJSON); filters that need it as JSON values call
-// Materialise.
+// (as identity providers' look-ups do) should cost nothing for them. The
+// HTTP layer streams it (WriteJSON); filters that need it as JSON values
+// call Materialise.
 type Members struct {
 	view    *membership.View
 	baseURL string
