@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 )
 
@@ -26,18 +27,21 @@ import (
 // from etcd, so their members cannot be recovered here: {} reads as a member
 // with no value, which names nothing, so the group's status counts it as
 // unresolved (Ready=False, UnresolvedMembers) until the identity provider
-// writes the group again (docs/upgrade.md); a fold of shards drops it. Keeping those objects unpruned
-// would need untyped items, which no schema rule could then require to be
-// strings (x-kubernetes-int-or-string excludes preserving unknown fields,
-// and CEL does not see untyped items), and the shards' immutability rule
-// would be lost with them.
+// writes the group again (docs/upgrade.md); a fold of shards drops it.
+// Keeping those objects unpruned would need untyped items, which no schema
+// rule could then require to be strings (x-kubernetes-int-or-string
+// excludes preserving unknown fields, and CEL does not see untyped items),
+// and the shards' immutability rule would be lost with them.
 
 const (
-	memberTypeSep   = '/'
-	displayOpen     = " ("
-	displayClose    = ')'
-	memberValueSafe = "%/ "
+	memberTypeSep = '/'
+	displayOpen   = " ("
+	displayClose  = ')'
 )
+
+// valueEscaper escapes what would make a value ambiguous in the stored form;
+// url.PathUnescape undoes it.
+var valueEscaper = strings.NewReplacer("%", "%25", "/", "%2F", " ", "%20")
 
 // String returns the member's stored form.
 func (m Member) String() string {
@@ -47,17 +51,7 @@ func (m Member) String() string {
 		b.WriteString(string(m.Type))
 		b.WriteByte(memberTypeSep)
 	}
-	for i := 0; i < len(m.Value); i++ {
-		c := m.Value[i]
-		if strings.IndexByte(memberValueSafe, c) >= 0 {
-			const hex = "0123456789ABCDEF"
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
+	b.WriteString(valueEscaper.Replace(m.Value))
 	if m.Display != "" {
 		b.WriteString(displayOpen)
 		b.WriteString(m.Display)
@@ -87,43 +81,11 @@ func ParseMember(s string) Member {
 			return Member{Value: s}
 		}
 	}
-	m.Value = unescapeValue(head)
+	m.Value = head
+	if v, err := url.PathUnescape(head); err == nil {
+		m.Value = v // a bad escape ("%zz") leaves the value as it is
+	}
 	return m
-}
-
-// unescapeValue undoes String's %XX escapes; a "%" not followed by two hex
-// digits stays as it is.
-func unescapeValue(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) {
-			if h, ok := unhex(s[i+1]); ok {
-				if l, ok := unhex(s[i+2]); ok {
-					b.WriteByte(h<<4 | l)
-					i += 2
-					continue
-				}
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // MarshalJSON writes the member as its stored form.
